@@ -1,0 +1,88 @@
+/**
+ * Audit records shaped like Kubernetes `audit.k8s.io/v1` Events (level Metadata), so the tools that read
+ * kube-apiserver audit logs read kubegate's. Never carries a token or a request/response body.
+ */
+import type { UserInfo } from '../identity/user.js';
+import type { RequestContext } from '../server/context.js';
+import { parseRequestInfo } from './request-info.js';
+
+export interface AuditUser {
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+export interface AuditEvent {
+  kind: 'Event';
+  apiVersion: 'audit.k8s.io/v1';
+  level: 'Metadata';
+  auditID: string;
+  stage: 'ResponseComplete' | 'Panic';
+  requestURI: string;
+  verb: string;
+  user: AuditUser;
+  impersonatedUser?: AuditUser;
+  sourceIPs: string[];
+  userAgent?: string;
+  objectRef?: {
+    resource?: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+    apiVersion?: string;
+    subresource?: string;
+  };
+  responseStatus: { metadata: Record<string, never>; code: number; status?: 'Failure'; reason?: string };
+  requestReceivedTimestamp: string;
+  stageTimestamp: string;
+  annotations?: Record<string, string>;
+}
+
+export function auditEvent(ctx: RequestContext, code: number, now: Date = new Date()): AuditEvent {
+  const info = parseRequestInfo(ctx.method, ctx.url);
+  const event: AuditEvent = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: 'Metadata',
+    auditID: ctx.auditId,
+    stage: 'ResponseComplete',
+    requestURI: ctx.url,
+    verb: info.verb,
+    user: ctx.user ? auditUser(ctx.user) : {},
+    sourceIPs: [ctx.clientAddress],
+    responseStatus: { metadata: {}, code },
+    requestReceivedTimestamp: ctx.receivedAt.toISOString(),
+    stageTimestamp: now.toISOString(),
+  };
+  if (ctx.impersonated) event.impersonatedUser = auditUser(ctx.impersonated);
+  if (ctx.userAgent) event.userAgent = ctx.userAgent;
+  if (info.isResourceRequest) {
+    const ref: NonNullable<AuditEvent['objectRef']> = {};
+    if (info.resource) ref.resource = info.resource;
+    if (info.namespace) ref.namespace = info.namespace;
+    if (info.name) ref.name = info.name;
+    if (info.apiGroup) ref.apiGroup = info.apiGroup;
+    if (info.apiVersion) ref.apiVersion = info.apiVersion;
+    if (info.subresource) ref.subresource = info.subresource;
+    event.objectRef = ref;
+  }
+  const annotations: Record<string, string> = {};
+  if (ctx.errorCode) {
+    annotations['kubegate.io/error'] = ctx.errorCode;
+    event.responseStatus.status = 'Failure';
+  }
+  if (ctx.strippedImpersonation.length > 0) {
+    annotations['kubegate.io/stripped-impersonation-headers'] = [...new Set(ctx.strippedImpersonation)].join(',');
+  }
+  if (Object.keys(annotations).length > 0) event.annotations = annotations;
+  return event;
+}
+
+function auditUser(u: UserInfo): AuditUser {
+  const out: AuditUser = { username: u.username };
+  if (u.uid !== undefined) out.uid = u.uid;
+  if (u.groups.length > 0) out.groups = [...u.groups];
+  if (Object.keys(u.extra).length > 0) out.extra = Object.fromEntries(Object.entries(u.extra).map(([k, v]) => [k, [...v]]));
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * The OIDC ID-token authenticator: discovery with openid-client, signature and claim checks with jose
+ * against the issuer's JWKS (jose refetches on an unknown `kid`, rate-limited by its cooldown), then
+ * claims → user with identity/claims. Verified identities are cached by token hash until `exp`.
+ *
+ * Reads config `oidc.*` and `identity.allowSystemNames`.
+ */
+import * as client from 'openid-client';
+import * as jose from 'jose';
+import type { Logger } from 'winston';
+import { KubegateError } from '../errors/errors.js';
+import { mapClaims, type ClaimMapping } from '../identity/claims.js';
+import type { UserInfo } from '../identity/user.js';
+import type { Authenticator } from './authenticator.js';
+import { fetchTrusting } from './fetch.js';
+import { createTokenCache } from './token-cache.js';
+
+export interface OidcSettings {
+  issuerUrl: string;
+  clientId: string;
+  /** PEM bundle trusted for the issuer's TLS; undefined: system roots. */
+  ca?: string | undefined;
+  signingAlgs: readonly string[];
+  requiredClaims: Readonly<Record<string, string>>;
+  clockSkewSeconds: number;
+  mapping: ClaimMapping;
+  /** Upper bound on how long a verified token stays cached (default 10 min), so key revocation takes effect. */
+  cacheMaxSeconds?: number;
+  cacheMaxEntries?: number;
+  /** Delay between discovery retries while the issuer is unreachable (default 5 s). */
+  retrySeconds?: number;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Start discovery in the background and return the authenticator at once; `ready()` tells when it can verify. */
+export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authenticator {
+  const customFetch = fetchTrusting(s.ca);
+  const cache = createTokenCache<UserInfo>(s.cacheMaxEntries ?? 10_000);
+  const cacheMaxMs = (s.cacheMaxSeconds ?? 600) * 1000;
+  let keySet: ReturnType<typeof jose.createRemoteJWKSet> | undefined;
+  let closed = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let markReady!: () => void;
+  const readyPromise = new Promise<void>((resolve) => (markReady = resolve));
+
+  const discover = async (): Promise<void> => {
+    try {
+      const config = await client.discovery(new URL(s.issuerUrl), s.clientId, undefined, undefined, {
+        [client.customFetch]: customFetch,
+        timeout: 10,
+      });
+      const jwksUri = config.serverMetadata().jwks_uri;
+      if (!jwksUri) throw new Error('discovery document has no jwks_uri');
+      const jwks = jose.createRemoteJWKSet(new URL(jwksUri), {
+        [jose.customFetch]: customFetch,
+        cooldownDuration: 30_000,
+        cacheMaxAge: 10 * 60_000,
+        timeoutDuration: 5_000,
+      });
+      await jwks.reload();
+      if (closed) return;
+      keySet = jwks;
+      markReady();
+      log.info('oidc issuer ready', { issuer: s.issuerUrl, jwksUri });
+    } catch (err) {
+      if (closed) return;
+      log.warn('oidc discovery failed; retrying', { issuer: s.issuerUrl, error: (err as Error).message });
+      retryTimer = setTimeout(() => void discover(), (s.retrySeconds ?? 5) * 1000);
+      retryTimer.unref();
+    }
+  };
+  void discover();
+
+  const verify = async (token: string): Promise<jose.JWTPayload> => {
+    if (keySet === undefined) {
+      throw new KubegateError('AUTHN_PROVIDER_UNAVAILABLE', 'the issuer\'s keys are not loaded yet', { details: { issuer: s.issuerUrl } });
+    }
+    try {
+      const { payload } = await jose.jwtVerify(token, keySet, {
+        issuer: s.issuerUrl,
+        audience: s.clientId,
+        algorithms: [...s.signingAlgs],
+        clockTolerance: s.clockSkewSeconds,
+        requiredClaims: ['exp', 'iss', 'aud'],
+      });
+      return payload;
+    } catch (err) {
+      throw translateJoseError(err);
+    }
+  };
+
+  return {
+    async authenticate(token) {
+      const now = Date.now();
+      const cached = cache.get(token, now);
+      if (cached !== undefined) return cached;
+      if (!JWT_SHAPE.test(token)) throw new KubegateError('AUTHN_INVALID_TOKEN', 'bearer token is not a JWT');
+      const claims = await verify(token);
+      for (const [name, want] of Object.entries(s.requiredClaims)) {
+        if (claims[name] !== want) {
+          throw new KubegateError('AUTHN_CLAIMS', `required claim ${JSON.stringify(name)} is missing or has another value`, {
+            details: { claim: name },
+          });
+        }
+      }
+      const user = mapClaims(claims, s.mapping);
+      cache.set(token, user, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
+      return user;
+    },
+    ready: () => keySet !== undefined,
+    whenReady: () => readyPromise,
+    close() {
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+    },
+  };
+}
+
+/** jose errors → AUTHN_INVALID_TOKEN with the jose code kept for the log (never the token). */
+function translateJoseError(err: unknown): KubegateError {
+  if (err instanceof jose.errors.JOSEError) {
+    const details: Record<string, string> = { joseCode: err.code };
+    if (err instanceof jose.errors.JWTClaimValidationFailed || err instanceof jose.errors.JWTExpired) {
+      details.claim = err.claim;
+      details.reason = err.reason;
+    }
+    if (err instanceof jose.errors.JWKSTimeout || err instanceof jose.errors.JWKSInvalid) {
+      return new KubegateError('AUTHN_PROVIDER_UNAVAILABLE', `issuer key set unavailable: ${err.code}`, { cause: err, details });
+    }
+    return new KubegateError('AUTHN_INVALID_TOKEN', `token rejected: ${err.message}`, { cause: err, details });
+  }
+  return new KubegateError('AUTHN_PROVIDER_UNAVAILABLE', 'token verification failed unexpectedly', { cause: err });
+}

@@ -1,0 +1,44 @@
+/**
+ * The `serve` / `check-config` flags, named like kube-oidc-proxy's and kube-apiserver's, and the
+ * environment variables that mirror them (`KUBEGATE_` + the flag name upper-cased, `-` → `_`).
+ * Each maps to one path in the config schema.
+ */
+
+export interface FlagSpec {
+  /** Dotted path in the config schema. */
+  path: string;
+  type: 'string' | 'port' | 'list' | 'keyValue' | 'boolean';
+  help: string;
+}
+
+export const FLAGS = {
+  'bind-address': { path: 'server.bindAddress', type: 'string', help: 'Address to listen on (default 0.0.0.0).' },
+  'secure-port': { path: 'server.securePort', type: 'port', help: 'HTTPS port (default 8443; 0 picks a free port).' },
+  'tls-cert-file': { path: 'server.tlsCertFile', type: 'string', help: 'Serving certificate (PEM, may include the chain). Reloaded when it changes.' },
+  'tls-private-key-file': { path: 'server.tlsPrivateKeyFile', type: 'string', help: 'Serving private key (PEM). Reloaded when it changes.' },
+  'oidc-issuer-url': { path: 'oidc.issuerUrl', type: 'string', help: 'OIDC issuer URL (https only); must equal the tokens\' iss claim.' },
+  'oidc-client-id': { path: 'oidc.clientId', type: 'string', help: 'Client ID the ID tokens must be issued to (aud).' },
+  'oidc-ca-file': { path: 'oidc.caFile', type: 'string', help: 'CA bundle for the issuer\'s TLS certificate (default: system roots).' },
+  'oidc-username-claim': { path: 'oidc.usernameClaim', type: 'string', help: 'Claim used as the username (default sub).' },
+  'oidc-username-prefix': { path: 'oidc.usernamePrefix', type: 'string', help: 'Prefix for usernames; default "<issuer>#" unless the claim is email; "-" disables.' },
+  'oidc-groups-claim': { path: 'oidc.groupsClaim', type: 'string', help: 'Claim holding the groups (string or array of strings).' },
+  'oidc-groups-prefix': { path: 'oidc.groupsPrefix', type: 'string', help: 'Prefix added to every group.' },
+  'oidc-uid-claim': { path: 'oidc.uidClaim', type: 'string', help: 'Claim sent as Impersonate-Uid.' },
+  'oidc-required-claim': { path: 'oidc.requiredClaims', type: 'keyValue', help: 'key=value a token must carry; repeatable.' },
+  'oidc-signing-algs': { path: 'oidc.signingAlgs', type: 'list', help: 'Comma-separated accepted signing algorithms (default RS256).' },
+  'allow-system-identities': { path: 'identity.allowSystemNames', type: 'boolean', help: 'Allow mapped names that start with system: (off by default).' },
+  kubeconfig: { path: 'upstream.kubeconfig', type: 'string', help: 'Kubeconfig for the API server and kubegate\'s own credentials (default: in-cluster).' },
+  'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, or - for stdout (default -).' },
+} as const satisfies Record<string, FlagSpec>;
+
+export type FlagName = keyof typeof FLAGS;
+
+/** The flag that sets a config path, for error messages. */
+export function flagForPath(path: string): string | undefined {
+  for (const [name, spec] of Object.entries(FLAGS)) if (spec.path === path) return `--${name}`;
+  return undefined;
+}
+
+export function envNameForFlag(flag: string): string {
+  return `KUBEGATE_${flag.toUpperCase().replace(/-/g, '_')}`;
+}

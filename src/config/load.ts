@@ -1,0 +1,126 @@
+/**
+ * Build raw configuration from a YAML file, `KUBEGATE_*` environment variables and flags (in that order,
+ * later wins), then validate it. This is the only place that reads files or the environment for config.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { FLAGS, envNameForFlag, type FlagName, type FlagSpec } from './flags.js';
+import { configError, validateConfig } from './validate.js';
+import type { Config } from './schema.js';
+
+type Raw = Record<string, unknown>;
+
+export interface LoadedConfig {
+  config: Readonly<Config>;
+  /** Where the config came from, for check-config. */
+  sources: string[];
+}
+
+/**
+ * Parse `serve`/`check-config` arguments into a validated config.
+ * @throws KubegateError CONFIG_INVALID naming every bad or unknown setting.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const issues: string[] = [];
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' } };
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    options[name] = spec.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: spec.type === 'keyValue' };
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw configError([(err as Error).message]);
+  }
+
+  const raw: Raw = {};
+  const sources: string[] = ['defaults'];
+  const configFile = typeof values.config === 'string' ? values.config : env.KUBEGATE_CONFIG;
+  if (configFile) {
+    try {
+      const doc: unknown = YAML.parse(readFileSync(configFile, 'utf8'));
+      if (doc !== null && doc !== undefined) {
+        if (typeof doc !== 'object' || Array.isArray(doc)) issues.push(`${configFile}: must be a YAML mapping`);
+        else Object.assign(raw, doc);
+      }
+      sources.push(`file ${configFile}`);
+    } catch (err) {
+      issues.push(`${configFile}: cannot read config file: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    const envName = envNameForFlag(name);
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      const value = spec.type === 'keyValue' ? fromEnv.split(',') : fromEnv;
+      applyValue(raw, spec, value, envName, issues);
+      sources.push(`env ${envName}`);
+    }
+  }
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    const value = values[name];
+    if (value !== undefined) applyValue(raw, spec, value, `--${name}`, issues);
+  }
+  if (Object.keys(values).some((k) => k !== 'config')) sources.push('flags');
+
+  const result = validateConfig(raw);
+  if (!result.ok) issues.push(...result.issues);
+  if (issues.length > 0 || !result.ok) throw configError(issues);
+  return { config: result.config, sources };
+}
+
+function applyValue(raw: Raw, spec: FlagSpec, value: unknown, origin: string, issues: string[]): void {
+  let converted: unknown = value;
+  switch (spec.type) {
+    case 'port': {
+      const text = String(value);
+      converted = /^\d+$/.test(text) ? Number(text) : NaN;
+      if (Number.isNaN(converted)) {
+        issues.push(`${spec.path} (${origin}): must be a port number, got ${JSON.stringify(text)}`);
+        return;
+      }
+      break;
+    }
+    case 'boolean':
+      if (typeof value === 'string') {
+        if (value !== 'true' && value !== 'false') {
+          issues.push(`${spec.path} (${origin}): must be true or false, got ${JSON.stringify(value)}`);
+          return;
+        }
+        converted = value === 'true';
+      }
+      break;
+    case 'list':
+      converted = String(value).split(',').map((s) => s.trim()).filter(Boolean);
+      break;
+    case 'keyValue': {
+      const pairs: Record<string, string> = {};
+      for (const item of value as string[]) {
+        const eq = item.indexOf('=');
+        if (eq <= 0) {
+          issues.push(`${spec.path} (${origin}): must be key=value, got ${JSON.stringify(item)}`);
+          continue;
+        }
+        pairs[item.slice(0, eq)] = item.slice(eq + 1);
+      }
+      converted = pairs;
+      break;
+    }
+    case 'string':
+      break;
+  }
+  setPath(raw, spec.path, converted);
+}
+
+function setPath(raw: Raw, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = raw;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Raw;
+  }
+  node[keys[keys.length - 1]!] = value;
+}

@@ -1,0 +1,123 @@
+/**
+ * Header hygiene and the one place that sets outgoing identity headers.
+ *
+ * `outgoingHeaders` copies the client's headers minus everything a client must never control
+ * (credentials, impersonation, forwarding and hop-by-hop headers, and any header the client names in
+ * its `Connection:` header), then sets kubegate's own credential and identity headers last, so nothing
+ * the client sent can remove or override them.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { KubegateError } from '../errors/errors.js';
+import type { UserInfo } from '../identity/user.js';
+
+/** Client headers that never pass, whatever their case. */
+const ALWAYS_STRIPPED = new Set([
+  'authorization',
+  'proxy-authorization',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+  'forwarded',
+  'audit-id',
+  // hop-by-hop (RFC 9110 §7.6.1): they describe the client's connection, not the request
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+]);
+
+/** Headers that frame the body: a `Connection:` listing must not drop them (the request would lose its body). */
+const FRAMING = new Set(['host', 'content-length', 'transfer-encoding']);
+
+const IMPERSONATE_PREFIX = 'impersonate-';
+
+export interface OutgoingIdentity {
+  user: UserInfo;
+  /** kubegate's own credential, e.g. `Bearer <service-account token>`; undefined with client-certificate auth. */
+  authorization: string | undefined;
+  auditId: string;
+  clientAddress: string;
+}
+
+export interface HygieneResult {
+  headers: OutgoingHttpHeaders;
+  /** Lower-cased names of client `Impersonate-*` headers that were removed (for the audit record). */
+  strippedImpersonation: string[];
+}
+
+/**
+ * Build the headers sent to the API server. Pure.
+ * @throws KubegateError IDENTITY_INVALID when the identity cannot be expressed as header values.
+ */
+export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentity): HygieneResult {
+  const connectionListed = new Set<string>();
+  for (const token of headerList(client.connection)) {
+    const name = token.trim().toLowerCase();
+    if (name && !FRAMING.has(name)) connectionListed.add(name);
+  }
+
+  const headers: OutgoingHttpHeaders = {};
+  const strippedImpersonation: string[] = [];
+  for (const [rawName, value] of Object.entries(client)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (name.startsWith(IMPERSONATE_PREFIX)) {
+      strippedImpersonation.push(name);
+      continue;
+    }
+    if (ALWAYS_STRIPPED.has(name) || connectionListed.has(name)) continue;
+    headers[name] = value;
+  }
+
+  // kubegate-owned headers, set last. This is the only place they are set.
+  if (id.authorization !== undefined) headers.authorization = id.authorization;
+  Object.assign(headers, impersonationHeaders(id.user));
+  headers['x-forwarded-for'] = id.clientAddress;
+  headers['audit-id'] = id.auditId;
+  return { headers, strippedImpersonation };
+}
+
+/** `Impersonate-*` headers for a user. `Impersonate-User` is always present. */
+export function impersonationHeaders(user: UserInfo): OutgoingHttpHeaders {
+  if (!user.username) throw new KubegateError('IDENTITY_INVALID', 'refusing to forward without a username');
+  const headers: OutgoingHttpHeaders = { 'impersonate-user': headerValue(user.username, 'username') };
+  if (user.groups.length > 0) headers['impersonate-group'] = user.groups.map((g) => headerValue(g, 'group'));
+  if (user.uid !== undefined) headers['impersonate-uid'] = headerValue(user.uid, 'uid');
+  for (const [key, values] of Object.entries(user.extra)) {
+    if (values.length === 0) continue;
+    headers[`impersonate-extra-${escapeExtraKey(key)}`] = values.map((v) => headerValue(v, 'extra value'));
+  }
+  return headers;
+}
+
+/**
+ * Escape a user-extra key the way client-go does (transport.headerKeyEscape): every byte that is not an
+ * RFC 7230 token character, and `%` itself, becomes `%XX`. The API server lower-cases and unescapes it.
+ */
+export function escapeExtraKey(key: string): string {
+  let out = '';
+  for (const byte of Buffer.from(key, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += byte !== 0x25 && TOKEN_CHAR.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+const TOKEN_CHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]$/;
+
+/** UTF-8 names travel as their raw bytes (as Go clients send them); control characters are refused. */
+function headerValue(value: string, what: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw new KubegateError('IDENTITY_INVALID', `mapped ${what} contains a control character`);
+  }
+  return /^[\u0020-\u007e]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
+}
+
+function headerList(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',');
+}

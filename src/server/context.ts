@@ -1,0 +1,19 @@
+import type { ErrorCode } from '../errors/errors.js';
+import type { UserInfo } from '../identity/user.js';
+
+/** Per-request scope, created first and filled in by the stages in order. Plain data. */
+export interface RequestContext {
+  readonly auditId: string;
+  readonly receivedAt: Date;
+  readonly clientAddress: string;
+  readonly method: string;
+  readonly url: string;
+  readonly userAgent: string | undefined;
+  /** The authenticated person (after authn + identity mapping). */
+  user?: UserInfo;
+  /** What was sent upstream as Impersonate-*. */
+  impersonated?: UserInfo;
+  /** Client Impersonate-* header names that hygiene removed. */
+  strippedImpersonation: string[];
+  errorCode?: ErrorCode;
+}

@@ -1,0 +1,116 @@
+/**
+ * Assemble kubegate from a validated config: runtime objects are built here, after validation
+ * (key sets, agents, loggers), then the TLS listener is started.
+ */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'winston';
+import { createAuditSink } from '../audit/sink.js';
+import { createOidcAuthenticator } from '../authn/oidc.js';
+import type { Config } from '../config/schema.js';
+import { KubegateError, statusBody } from '../errors/errors.js';
+import { createForwarder } from '../proxy/forward.js';
+import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
+import { createRequestHandler } from './pipeline.js';
+import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
+
+export interface RunningKubegate {
+  /** https://host:port kubegate listens on. */
+  readonly url: string;
+  readonly port: number;
+  /** Resolves once the identity provider's keys are loaded. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** Test hook for the in-cluster upstream (service-account files under this prefix). */
+  upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
+}
+
+/** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE when start-up cannot complete. */
+export async function startKubegate(config: Readonly<Config>, opts: StartOptions): Promise<RunningKubegate> {
+  const { log } = opts;
+  const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
+  const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
+  const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
+  const audit = createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
+  const authenticator = createOidcAuthenticator(
+    {
+      issuerUrl: config.oidc.issuerUrl,
+      clientId: config.oidc.clientId,
+      ca: oidcCa,
+      signingAlgs: config.oidc.signingAlgs,
+      requiredClaims: config.oidc.requiredClaims,
+      clockSkewSeconds: config.oidc.clockSkewSeconds,
+      mapping: {
+        issuerUrl: config.oidc.issuerUrl,
+        usernameClaim: config.oidc.usernameClaim,
+        usernamePrefix: config.oidc.usernamePrefix,
+        groupsClaim: config.oidc.groupsClaim,
+        groupsPrefix: config.oidc.groupsPrefix,
+        uidClaim: config.oidc.uidClaim,
+        extraClaims: config.oidc.extraClaims,
+        allowSystemNames: config.identity.allowSystemNames,
+      },
+    },
+    log,
+  );
+  const forwarder = createForwarder(upstream);
+
+  const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
+  server.on('request', createRequestHandler({ authenticator, upstream, forwarder, audit, log }));
+  server.on('upgrade', refuseUpgrade);
+  server.on('clientError', (_err, socket: Duplex) => socket.destroy());
+  const stopWatching = watchServingCert(server, config.server.tlsCertFile, config.server.tlsPrivateKeyFile, log);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.securePort, config.server.bindAddress, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: Error) => {
+    stopWatching();
+    authenticator.close();
+    upstream.close();
+    throw new KubegateError('CONFIG_INVALID', `cannot listen on ${config.server.bindAddress}:${config.server.securePort}: ${err.message}`, { cause: err });
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl });
+
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    ready: () => authenticator.whenReady(),
+    async close() {
+      stopWatching();
+      authenticator.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      forwarder.close();
+      upstream.close();
+      await audit.close();
+    },
+  };
+}
+
+/** Upgrades (exec, attach, port-forward) are not supported yet: refuse with a Status body, never splice. */
+function refuseUpgrade(_req: unknown, socket: Duplex): void {
+  const body = JSON.stringify(statusBody(new KubegateError('REQUEST_UNSUPPORTED', 'protocol upgrades are not supported yet')));
+  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function readFileOrThrow(path: string, setting: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KubegateError('CONFIG_INVALID', `${setting}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The API server kubegate forwards to and kubegate's own credentials, loaded with
+ * @kubernetes/client-node from a kubeconfig (`upstream.kubeconfig`) or the in-cluster service account.
+ *
+ * Credentials are refreshed in the background (client-node re-reads a projected token file at most
+ * every 60 s), so the request path only reads cached values. TLS to the API server is always verified:
+ * a kubeconfig with `insecure-skip-tls-verify` or an `http://` server is refused at start-up.
+ */
+import https from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { KubegateError } from '../errors/errors.js';
+
+export interface UpstreamSettings {
+  kubeconfig?: string | undefined;
+  /** Test hook: root prefix for the in-cluster service-account files. */
+  inClusterPathPrefix?: string;
+  refreshSeconds?: number;
+}
+
+export interface Upstream {
+  readonly target: URL;
+  /** Keep-alive agent verifying the API server against its CA, carrying kubegate's client certificate if any. */
+  agent(): https.Agent;
+  /** kubegate's own `Authorization` value, or undefined when it authenticates with a client certificate. */
+  authorization(): string | undefined;
+  /** Any HTTP answer from the API server but 401 and 5xx means reachable with working credentials. */
+  probe(timeoutMs?: number): Promise<boolean>;
+  close(): void;
+}
+
+interface Material {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  authorization?: string;
+}
+
+/** @throws KubegateError UPSTREAM_CONFIG when no usable, verified API server target can be loaded. */
+export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Upstream> {
+  const kc = new KubeConfig();
+  try {
+    if (s.kubeconfig !== undefined) kc.loadFromFile(s.kubeconfig);
+    else {
+      if (!process.env.KUBERNETES_SERVICE_HOST) {
+        throw new Error('no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)');
+      }
+      kc.loadFromCluster(s.inClusterPathPrefix);
+    }
+  } catch (err) {
+    throw new KubegateError('UPSTREAM_CONFIG', `cannot load API server configuration: ${(err as Error).message}`, { cause: err });
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new KubegateError('UPSTREAM_CONFIG', 'kubeconfig has no current cluster');
+  if (cluster.skipTLSVerify) {
+    throw new KubegateError('UPSTREAM_CONFIG', `cluster ${JSON.stringify(cluster.name)} sets insecure-skip-tls-verify; kubegate always verifies the API server`);
+  }
+  let target: URL;
+  try {
+    target = new URL(cluster.server);
+  } catch (err) {
+    throw new KubegateError('UPSTREAM_CONFIG', `cluster server ${JSON.stringify(cluster.server)} is not a URL`, { cause: err });
+  }
+  if (target.protocol !== 'https:') {
+    throw new KubegateError('UPSTREAM_CONFIG', `cluster server must be https, got ${target.protocol}//${target.host}`);
+  }
+
+  const readMaterial = async (): Promise<Material> => {
+    const opts: https.RequestOptions = { headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    const headers = (opts.headers ?? {}) as Record<string, string | undefined>;
+    const m: Material = {};
+    if (opts.ca) m.ca = String(opts.ca);
+    if (opts.cert) m.cert = String(opts.cert);
+    if (opts.key) m.key = String(opts.key);
+    if (cluster.tlsServerName) m.servername = cluster.tlsServerName;
+    const auth = headers.Authorization ?? headers.authorization;
+    if (auth) m.authorization = auth.trim();
+    else if (opts.auth) m.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    return m;
+  };
+
+  let material: Material;
+  try {
+    material = await readMaterial();
+  } catch (err) {
+    throw new KubegateError('UPSTREAM_CONFIG', `cannot load kubegate's own credentials: ${(err as Error).message}`, { cause: err });
+  }
+  if (!material.authorization && !material.cert) {
+    throw new KubegateError('UPSTREAM_CONFIG', 'the kubeconfig user has no token or client certificate; kubegate needs its own credentials');
+  }
+  const makeAgent = (m: Material) =>
+    new https.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
+  let agent = makeAgent(material);
+
+  const refresh = setInterval(() => {
+    readMaterial().then(
+      (next) => {
+        if (next.ca !== material.ca || next.cert !== material.cert || next.key !== material.key) {
+          const old = agent;
+          agent = makeAgent(next);
+          setTimeout(() => old.destroy(), 60_000).unref();
+          log.info('upstream TLS material changed; new connections use it');
+        }
+        material = next;
+      },
+      (err: unknown) => log.warn('refreshing upstream credentials failed; keeping the previous ones', { error: (err as Error).message }),
+    );
+  }, (s.refreshSeconds ?? 10) * 1000);
+  refresh.unref();
+
+  return {
+    target,
+    agent: () => agent,
+    authorization: () => material.authorization,
+    probe(timeoutMs = 2000) {
+      return new Promise((resolve) => {
+        const headers: Record<string, string> = {};
+        if (material.authorization) headers.authorization = material.authorization;
+        const req = https.request(new URL(joinPath(target.pathname, '/readyz'), target), { agent, headers, timeout: timeoutMs }, (res) => {
+          res.resume();
+          const code = res.statusCode ?? 0;
+          resolve(code !== 401 && code < 500);
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(false));
+        req.end();
+      });
+    },
+    close() {
+      clearInterval(refresh);
+      agent.destroy();
+    },
+  };
+}
+
+function joinPath(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + path;
+}

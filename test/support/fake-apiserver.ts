@@ -1,0 +1,151 @@
+/**
+ * A RECORDING FAKE of the Kubernetes API server, for tests and the demo's stand-in. It is not an API
+ * server: it serves TLS on 127.0.0.1, checks kubegate's own credential on every request, records every
+ * header it receives (raw, in order) so tests can assert what crossed the proxy, and answers only what
+ * the tests and the demo need: discovery, /version, SelfSubjectReview (`kubectl auth whoami`, built from
+ * the Impersonate-* headers it received), a pod list, and routes a test adds.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CertPair } from './pki.js';
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  /** [name, value] pairs exactly as received (original case, repeats kept). */
+  rawHeaders: [string, string][];
+  /** All values of a header, case-insensitively. */
+  all(name: string): string[];
+  /** Whether kubegate's credential was presented. */
+  credentialOk: boolean;
+}
+
+export type Route = (req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest) => void;
+
+export interface FakeApiServer {
+  readonly url: string;
+  readonly port: number;
+  readonly requests: RecordedRequest[];
+  /** Requests that broke kubegate's promises: wrong credential or no Impersonate-User. */
+  readonly violations: string[];
+  route(method: string, path: string, handler: Route): void;
+  close(): Promise<void>;
+}
+
+export interface FakeOptions {
+  serving: CertPair;
+  /** The bearer token kubegate must present (the "service account token"). */
+  expectedToken?: string;
+  /** Listen on this port (to restart on the same address). */
+  port?: number;
+}
+
+export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServer> {
+  const requests: RecordedRequest[] = [];
+  const violations: string[] = [];
+  const routes = new Map<string, Route>();
+  const route = (method: string, path: string, handler: Route) => routes.set(`${method} ${path}`, handler);
+
+  route('GET', '/version', (_q, res) => json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kubegate-fake', platform: 'linux/amd64' }));
+  route('GET', '/api', (_q, res) => json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] }));
+  route('GET', '/apis', (_q, res) =>
+    json(res, 200, {
+      kind: 'APIGroupList',
+      apiVersion: 'v1',
+      groups: [{ name: 'authentication.k8s.io', versions: [{ groupVersion: 'authentication.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'authentication.k8s.io/v1', version: 'v1' } }],
+    }),
+  );
+  route('GET', '/api/v1', (_q, res) =>
+    json(res, 200, {
+      kind: 'APIResourceList',
+      groupVersion: 'v1',
+      resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'], shortNames: ['po'] }],
+    }),
+  );
+  route('GET', '/apis/authentication.k8s.io/v1', (_q, res) =>
+    json(res, 200, { kind: 'APIResourceList', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'selfsubjectreviews', singularName: 'selfsubjectreview', namespaced: false, kind: 'SelfSubjectReview', verbs: ['create'] }] }),
+  );
+  route('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', (req, res, rec) => {
+    req.resume();
+    const extra: Record<string, string[]> = {};
+    for (const [name, value] of rec.rawHeaders) {
+      const m = /^impersonate-extra-(.+)$/i.exec(name);
+      if (m) (extra[decodeURIComponent(m[1]!.toLowerCase())] ??= []).push(value);
+    }
+    const userInfo: Record<string, unknown> = { username: utf8(rec.all('impersonate-user')[0] ?? ''), groups: [...rec.all('impersonate-group').map(utf8), 'system:authenticated'] };
+    const uid = rec.all('impersonate-uid')[0];
+    if (uid !== undefined) userInfo.uid = utf8(uid);
+    if (Object.keys(extra).length) userInfo.extra = extra;
+    json(res, 201, { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo } });
+  });
+  route('GET', '/api/v1/namespaces/default/pods', (_q, res) =>
+    json(res, 200, {
+      kind: 'PodList',
+      apiVersion: 'v1',
+      metadata: { resourceVersion: '1' },
+      items: [{ metadata: { name: 'hello', namespace: 'default', creationTimestamp: new Date().toISOString() }, spec: { containers: [{ name: 'c', image: 'busybox' }] }, status: { phase: 'Running' } }],
+    }),
+  );
+  route('GET', '/readyz', (_q, res) => text(res, 200, 'ok'));
+
+  const server: Server = createServer({ cert: opts.serving.cert, key: opts.serving.key }, (req, res) => {
+    const rawHeaders: [string, string][] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+    const all = (name: string) => rawHeaders.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
+    const auth = all('authorization');
+    const credentialOk = opts.expectedToken === undefined || (auth.length === 1 && auth[0] === `Bearer ${opts.expectedToken}`);
+    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders, all, credentialOk };
+    requests.push(recorded);
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (!credentialOk) {
+      violations.push(`${req.method} ${path}: kubegate's credential missing or wrong`);
+      return json(res, 401, status(401, 'Unauthorized', 'fake: kubegate credential missing'));
+    }
+    if (path !== '/readyz' && all('impersonate-user').length !== 1) {
+      violations.push(`${req.method} ${path}: expected exactly one Impersonate-User, got ${all('impersonate-user').length}`);
+      return json(res, 403, status(403, 'Forbidden', 'fake: no Impersonate-User'));
+    }
+    const handler = routes.get(`${req.method} ${path}`);
+    if (handler) return handler(req, res, recorded);
+    req.resume();
+    json(res, 404, status(404, 'NotFound', `fake: no route for ${req.method} ${path}`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    requests,
+    violations,
+    route,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function status(code: number, reason: string, message: string) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+export function json(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function text(res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Header values arrive as latin1 strings; names are UTF-8 bytes. */
+function utf8(value: string): string {
+  return Buffer.from(value, 'latin1').toString('utf8');
+}

@@ -1,0 +1,141 @@
+/**
+ * The whole system on loopback for end-to-end tests: throwaway PKI, a real OIDC provider, the recording
+ * fake API server, kubegate itself (in-process, real TLS), and real kubectl as the client.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { validateConfigOrThrow } from '../../src/config/validate.js';
+import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
+import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
+import { startTestIssuer, type TestIssuer } from './oidc-issuer.js';
+import { createPki, type TestPki } from './pki.js';
+
+export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+export const SA_TOKEN = 'kubegate-service-account-token-0123456789';
+
+export interface Harness {
+  pki: TestPki;
+  issuer: TestIssuer;
+  fake: FakeApiServer;
+  kubegate: RunningKubegate;
+  auditFile: string;
+  /** Every operational log line kubegate wrote. */
+  logs: string[];
+  kubeconfigFor(token: string | undefined): string;
+  kubectl(args: string[], token: string | undefined): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** A raw HTTPS request to kubegate; `headers` may repeat names. */
+  send(path: string, init?: { method?: string; headers?: [string, string][]; body?: string }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  /** Stop kubegate (flushing the audit log) and return its records. */
+  stopAndReadAudit(): Promise<AuditEvent[]>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
+  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown> };
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const pki = createPki();
+  const issuer = await startTestIssuer({ pki });
+  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN });
+  const upstreamKubeconfig = join(pki.dir, 'upstream.kubeconfig');
+  writeFileSync(upstreamKubeconfig, kubeconfigYaml(fake.url, pki.caFile, SA_TOKEN));
+  const auditFile = join(pki.dir, 'audit.log');
+  const serving = pki.server();
+  const config = validateConfigOrThrow({
+    server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', ...opts.config?.oidc },
+    identity: { ...opts.config?.identity },
+    upstream: { kubeconfig: upstreamKubeconfig },
+    audit: { logPath: auditFile },
+  });
+  const logs: string[] = [];
+  const log = winston.createLogger({
+    level: 'debug',
+    format: winston.format.json(),
+    transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (logs.push(String(chunk)), cb()) }) })],
+  });
+  const kubegate = await startKubegate(config, { log });
+  await kubegate.ready();
+  let stopped = false;
+
+  const kubeconfigFor = (token: string | undefined) => {
+    const file = join(pki.dir, `user-${Math.random().toString(36).slice(2)}.kubeconfig`);
+    writeFileSync(file, kubeconfigYaml(kubegate.url, pki.caFile, token));
+    return file;
+  };
+
+  return {
+    pki,
+    issuer,
+    fake,
+    kubegate,
+    auditFile,
+    logs,
+    kubeconfigFor,
+    kubectl(args, token) {
+      const kubeconfig = kubeconfigFor(token);
+      return new Promise((resolve) => {
+        execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args], { env: { PATH: process.env.PATH ?? '', HOME: pki.dir } }, (err, stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      });
+    },
+    send(path, init = {}) {
+      return new Promise((resolve, reject) => {
+        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: pki.ca, agent: false, headers: init.headers?.flat() }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end(init.body);
+      });
+    },
+    async stopAndReadAudit() {
+      if (!stopped) {
+        stopped = true;
+        await kubegate.close();
+      }
+      return readFileSync(auditFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as AuditEvent);
+    },
+    async close() {
+      if (!stopped) {
+        stopped = true;
+        await kubegate.close();
+      }
+      await fake.close();
+      await issuer.close();
+      pki.cleanup();
+    },
+  };
+}
+
+export function kubeconfigYaml(server: string, caFile: string, token: string | undefined): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: c',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority: ${caFile}`,
+    'users:',
+    '- name: u',
+    `  user: ${token === undefined ? '{}' : `{token: ${JSON.stringify(token)}}`}`,
+    'contexts:',
+    '- name: c',
+    '  context: {cluster: c, user: u, namespace: default}',
+    'current-context: c',
+    '',
+  ].join('\n');
+}
