@@ -82,14 +82,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     kubectl(args, token) {
       const kubeconfig = kubeconfigFor(token);
       return new Promise((resolve) => {
-        execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args], { env: { PATH: process.env.PATH ?? '', HOME: pki.dir } }, (err, stdout, stderr) => {
+        const child = execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=20s', ...args], { env: { PATH: process.env.PATH ?? '', HOME: pki.dir } }, (err, stdout, stderr) => {
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
         });
+        child.stdin?.end(); // kubectl may prompt for credentials on a 401: give it nothing to read
       });
     },
     send(path, init = {}) {
       return new Promise((resolve, reject) => {
-        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: pki.ca, agent: false, headers: init.headers?.flat() }, (res) => {
+        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: pki.ca, agent: false, headers: [['Host', 'localhost'], ...(init.headers ?? [])].flat() }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
