@@ -84,8 +84,12 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
         clockTolerance: s.clockSkewSeconds,
         requiredClaims: ['exp', 'iss', 'aud'],
       });
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + s.clockSkewSeconds) {
+        throw new KubegateError('AUTHN_INVALID_TOKEN', 'token rejected: iat is in the future', { details: { claim: 'iat' } });
+      }
       return payload;
     } catch (err) {
+      if (err instanceof KubegateError) throw err;
       throw translateJoseError(err);
     }
   };

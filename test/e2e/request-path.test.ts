@@ -70,6 +70,7 @@ t.test('request path', async (t) => {
     'forged signature': () => h.issuer.forge(good),
     expired: () => h.issuer.signWithProviderKey({ ...good, iat: now - 7200, exp: now - 3600 }),
     'not yet valid': () => h.issuer.signWithProviderKey({ ...good, nbf: now + 3600 }),
+    'issued in the future': () => h.issuer.signWithProviderKey({ ...good, iat: now + 3600, exp: now + 7200 }),
     'wrong audience': () => h.issuer.signWithProviderKey({ ...good, aud: 'someone-else' }),
     'wrong issuer': () => h.issuer.signWithProviderKey({ ...good, iss: 'https://evil.example.com' }),
     'no exp': () => h.issuer.signWithProviderKey({ ...good, exp: undefined }),

@@ -1,0 +1,117 @@
+/**
+ * `npm run demo`: kubegate in one minute, on loopback only.
+ *
+ * Starts a DEVELOPMENT identity provider (a real OpenID provider with a test-only token grant — never
+ * reachable from `kubegate serve`), kubegate in front of either the cluster of your current kubeconfig
+ * (when one is set and reachable) or a clearly labelled built-in STAND-IN API server, then prints a
+ * kubeconfig and a fresh ID token for a demo user so real kubectl shows the mapped identity.
+ *
+ * Env: KUBEGATE_DEMO_PORT (default 8443, falls back to a free port), KUBECONFIG (the cluster to use),
+ * KUBEGATE_DEMO_STANDIN=1 (always use the stand-in).
+ */
+import { writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { validateConfigOrThrow } from '../../src/config/validate.js';
+import { createLogger, silentLogger } from '../../src/log/logger.js';
+import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
+import { loadUpstream } from '../../src/upstream/upstream.js';
+import { startFakeApiServer } from '../../test/support/fake-apiserver.js';
+import { kubeconfigYaml } from '../../test/support/harness.js';
+import { startTestIssuer } from '../../test/support/oidc-issuer.js';
+import { createPki } from '../../test/support/pki.js';
+
+const STANDIN_TOKEN = 'demo-standin-service-account-token';
+
+async function main(): Promise<void> {
+  const pki = createPki();
+  const issuer = await startTestIssuer({ pki, idTokenTtlSeconds: 3600 });
+  const closers: (() => Promise<void> | void)[] = [() => issuer.close(), () => pki.cleanup()];
+
+  let upstreamKubeconfig = await reachableClusterKubeconfig();
+  let upstreamLabel: string;
+  if (upstreamKubeconfig) {
+    upstreamLabel = `your current cluster (${upstreamKubeconfig})`;
+  } else {
+    const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: STANDIN_TOKEN });
+    closers.unshift(() => fake.close());
+    upstreamKubeconfig = join(pki.dir, 'standin.kubeconfig');
+    writeFileSync(upstreamKubeconfig, kubeconfigYaml(fake.url, pki.caFile, STANDIN_TOKEN));
+    upstreamLabel = `the built-in STAND-IN API server at ${fake.url} (not a cluster: it answers discovery, a pod list and 'kubectl auth whoami' from the Impersonate-* headers it receives)`;
+  }
+
+  const serving = pki.server();
+  const log = createLogger(process.env.KUBEGATE_LOG_LEVEL ?? 'warn');
+  const configFor = (port: number) =>
+    validateConfigOrThrow({
+      server: { bindAddress: '127.0.0.1', securePort: port, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+      oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'oidc:' },
+      upstream: { kubeconfig: upstreamKubeconfig },
+      audit: { logPath: '-' },
+    });
+  const wanted = Number(process.env.KUBEGATE_DEMO_PORT ?? 8443);
+  let kubegate: RunningKubegate;
+  try {
+    kubegate = await startKubegate(configFor(wanted), { log });
+  } catch {
+    kubegate = await startKubegate(configFor(0), { log });
+  }
+  closers.unshift(() => kubegate.close());
+  await kubegate.ready();
+
+  const token = await issuer.mintIdToken({ sub: 'demo-user', claims: { email: 'jane@example.com', email_verified: true, name: 'Jane Demo', groups: ['developers', 'on-call'] } });
+  const kubeconfig = join(pki.dir, 'demo.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml(kubegate.url, pki.caFile, token), { mode: 0o600 });
+
+  process.stdout.write(
+    [
+      '',
+      'kubegate demo is running (loopback only). Ctrl-C stops it and removes its files.',
+      `  kubegate:          ${kubegate.url}`,
+      `  identity provider: ${issuer.issuer}  (DEVELOPMENT issuer, demo only)`,
+      `  forwarding to:     ${upstreamLabel}`,
+      '',
+      'A kubeconfig pointing at kubegate, holding a fresh 1-hour ID token for jane@example.com:',
+      `  ${kubeconfig}`,
+      '',
+      'Try:',
+      `  kubectl --kubeconfig ${kubeconfig} auth whoami`,
+      `  kubectl --kubeconfig ${kubeconfig} get pods`,
+      `  kubectl --kubeconfig ${kubeconfig} auth whoami --as admin   # client impersonation is stripped`,
+      '',
+      'The ID token (a JWT; paste it into any JWT decoder to see its claims):',
+      token,
+      '',
+      'Audit records (audit.k8s.io/v1 Events) follow on stdout, one per request:',
+      '',
+    ].join('\n'),
+  );
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  for (const close of closers) await close();
+}
+
+/** The current kubeconfig's cluster, if one is configured and answers kubegate's probe. */
+async function reachableClusterKubeconfig(): Promise<string | undefined> {
+  if (process.env.KUBEGATE_DEMO_STANDIN === '1') return undefined;
+  const path = process.env.KUBECONFIG?.split(':')[0] || join(homedir(), '.kube', 'config');
+  if (!existsSync(path)) return undefined;
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path);
+    if (!kc.getCurrentCluster()) return undefined;
+    const upstream = await loadUpstream({ kubeconfig: path }, silentLogger());
+    const ok = await upstream.probe(2000);
+    upstream.close();
+    return ok ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+await main();
