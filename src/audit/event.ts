@@ -39,7 +39,7 @@ export interface AuditEvent {
   annotations?: Record<string, string>;
 }
 
-export function auditEvent(ctx: RequestContext, code: number, now: Date = new Date()): AuditEvent {
+export function auditEvent(ctx: RequestContext, code: number, now: Date = new Date(), extraAnnotations: Record<string, string> = {}): AuditEvent {
   const info = parseRequestInfo(ctx.method, ctx.url);
   const event: AuditEvent = {
     kind: 'Event',
@@ -67,7 +67,7 @@ export function auditEvent(ctx: RequestContext, code: number, now: Date = new Da
     if (info.subresource) ref.subresource = info.subresource;
     event.objectRef = ref;
   }
-  const annotations: Record<string, string> = {};
+  const annotations: Record<string, string> = { ...extraAnnotations };
   if (ctx.errorCode) {
     annotations['kubegate.io/error'] = ctx.errorCode;
     event.responseStatus.status = 'Failure';

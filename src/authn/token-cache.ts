@@ -11,6 +11,7 @@ export interface TokenCache<V> {
 }
 
 export function createTokenCache<V>(maxEntries: number): TokenCache<V> {
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   const entries = new Map<string, { value: V; expiresAtMs: number }>();
   const key = (token: string) => createHash('sha256').update(token).digest('base64');
   return {

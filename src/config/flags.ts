@@ -7,7 +7,7 @@
 export interface FlagSpec {
   /** Dotted path in the config schema. */
   path: string;
-  type: 'string' | 'port' | 'list' | 'keyValue' | 'boolean';
+  type: 'string' | 'port' | 'seconds' | 'list' | 'keyValue' | 'boolean';
   help: string;
 }
 
@@ -28,6 +28,9 @@ export const FLAGS = {
   'oidc-signing-algs': { path: 'oidc.signingAlgs', type: 'list', help: 'Comma-separated accepted signing algorithms (default RS256).' },
   'allow-system-identities': { path: 'identity.allowSystemNames', type: 'boolean', help: 'Allow mapped names that start with system: (off by default).' },
   kubeconfig: { path: 'upstream.kubeconfig', type: 'string', help: 'Kubeconfig for the API server and kubegate\'s own credentials (default: in-cluster).' },
+  'request-timeout-seconds': { path: 'proxy.requestTimeoutSeconds', type: 'seconds', help: 'Ordinary requests fail with 504 after this long without an answer from the API server (default 60; 0 = none).' },
+  'long-running-idle-timeout-seconds': { path: 'proxy.longRunningIdleTimeoutSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long with no bytes either way (default 0 = never).' },
+  'long-running-max-seconds': { path: 'proxy.longRunningMaxSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long in total (default 0 = never).' },
   'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, or - for stdout (default -).' },
 } as const satisfies Record<string, FlagSpec>;
 

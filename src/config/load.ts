@@ -74,11 +74,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 function applyValue(raw: Raw, spec: FlagSpec, value: unknown, origin: string, issues: string[]): void {
   let converted: unknown = value;
   switch (spec.type) {
-    case 'port': {
+    case 'port':
+    case 'seconds': {
       const text = String(value);
       converted = /^\d+$/.test(text) ? Number(text) : NaN;
       if (Number.isNaN(converted)) {
-        issues.push(`${spec.path} (${origin}): must be a port number, got ${JSON.stringify(text)}`);
+        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? 'a port number' : 'a whole number of seconds'}, got ${JSON.stringify(text)}`);
         return;
       }
       break;

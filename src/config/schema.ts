@@ -70,6 +70,16 @@ export const configSchema = z.strictObject({
       kubeconfig: nonEmpty.optional(),
     })
     .prefault({}),
+  proxy: z
+    .strictObject({
+      /** Ordinary requests: longest silence from the API server before the request fails with 504. 0: none. */
+      requestTimeoutSeconds: z.number().int().min(0).default(60),
+      /** Watches, logs, exec, attach, port-forward, proxy: longest silence in both directions. 0: none. */
+      longRunningIdleTimeoutSeconds: z.number().int().min(0).default(0),
+      /** Watches, logs, exec, attach, port-forward, proxy: longest total duration. 0: none. */
+      longRunningMaxSeconds: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** A file path, or `-` for stdout. */

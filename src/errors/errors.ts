@@ -19,8 +19,10 @@ export const ERROR_CODES = {
   IDENTITY_INVALID: { status: 403, reason: 'Forbidden', clientMessage: 'the mapped identity cannot be sent to the API server' },
   // routing / protocol
   REQUEST_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'unsupported request' },
+  UPGRADE_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'only WebSocket and SPDY/3.1 upgrades are supported' },
   // upstream (5xx)
   UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server is unreachable' },
+  UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', clientMessage: 'the Kubernetes API server did not answer in time' },
   UPSTREAM_FAILED: { status: 502, reason: 'InternalError', clientMessage: 'the request to the Kubernetes API server failed' },
   UPSTREAM_CREDENTIALS: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'kubegate has no usable credentials for the API server' },
   INTERNAL: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },

@@ -70,7 +70,8 @@ export function mapClaims(claims: Claims, m: ClaimMapping): UserInfo {
 
 function usernamePrefix(m: ClaimMapping): string {
   if (m.usernamePrefix === '-') return '';
-  if (m.usernamePrefix !== undefined) return m.usernamePrefix;
+  // As kube-apiserver: an empty prefix counts as unset.
+  if (m.usernamePrefix !== undefined && m.usernamePrefix !== '') return m.usernamePrefix;
   return m.usernameClaim === 'email' ? '' : `${m.issuerUrl}#`;
 }
 

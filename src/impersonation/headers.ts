@@ -9,6 +9,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { KubegateError } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
+import { WEBSOCKET_TOKEN_PROTOCOL_PREFIX } from '../authn/bearer.js';
 
 /** Client headers that never pass, whatever their case. */
 const ALWAYS_STRIPPED = new Set([
@@ -41,7 +42,11 @@ export interface OutgoingIdentity {
   authorization: string | undefined;
   auditId: string;
   clientAddress: string;
+  /** For a validated protocol upgrade: the protocol to request upstream. */
+  upgrade?: UpgradeProtocol | undefined;
 }
+
+export type UpgradeProtocol = 'websocket' | 'SPDY/3.1';
 
 export interface HygieneResult {
   headers: OutgoingHttpHeaders;
@@ -71,6 +76,17 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
     }
     if (ALWAYS_STRIPPED.has(name) || connectionListed.has(name)) continue;
     headers[name] = value;
+  }
+  // A WebSocket client's token may ride in a subprotocol: it must not travel upstream either.
+  const protocols = headers['sec-websocket-protocol'];
+  if (typeof protocols === 'string') {
+    const kept = protocols.split(',').map((p) => p.trim()).filter((p) => p && !p.startsWith(WEBSOCKET_TOKEN_PROTOCOL_PREFIX));
+    if (kept.length > 0) headers['sec-websocket-protocol'] = kept.join(', ');
+    else delete headers['sec-websocket-protocol'];
+  }
+  if (id.upgrade !== undefined) {
+    headers.connection = 'Upgrade';
+    headers.upgrade = id.upgrade;
   }
 
   // kubegate-owned headers, set last. This is the only place they are set.
@@ -108,12 +124,14 @@ export function escapeExtraKey(key: string): string {
 }
 const TOKEN_CHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]$/;
 
-/** UTF-8 names travel as their raw bytes (as Go clients send them); control characters are refused. */
+/** UTF-8 names travel as their raw bytes (as Go clients send them); control characters and surrounding whitespace are refused. */
 function headerValue(value: string, what: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new KubegateError('IDENTITY_INVALID', `mapped ${what} contains a control character`);
   }
+  // HTTP parsers trim surrounding whitespace: " system:masters" would arrive as "system:masters".
+  if (value !== value.trim()) throw new KubegateError('IDENTITY_INVALID', `mapped ${what} has leading or trailing whitespace`);
   return /^[\u0020-\u007e]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 }
 

@@ -1,15 +1,17 @@
 /**
- * Forwarding with http-proxy: bodies stream both ways unbuffered, over the upstream's keep-alive agent
- * with TLS verified. The caller has already replaced the request's headers with the sanitised set.
+ * Forwarding with http-proxy: bodies stream both ways unbuffered (watch events and log lines reach the
+ * client as they leave the API server; pipe() applies backpressure to slow clients), over the upstream's
+ * keep-alive agent with TLS verified. The caller has already computed the sanitised headers.
  */
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { Limits } from './limits.js';
 
 export interface Forwarder {
-  /** Resolves when the response has been fully sent or the client went away; rejects (coded) if nothing could be sent. */
-  forward(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): Promise<void>;
+  /** Resolves when the response has been sent or the client went away; rejects (coded) if nothing could be sent. */
+  forward(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders, limits: Limits): Promise<void>;
   close(): void;
 }
 
@@ -17,28 +19,38 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 
 export function createForwarder(upstream: Upstream): Forwarder {
   const proxy = httpProxy.createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: false });
+  const timedOut = new WeakSet<IncomingMessage>();
 
-  // http-proxy does not end the upstream request when a GET's client disconnects (it waits for 'aborted',
-  // which Node no longer emits once the request body is complete): do it here, or watches leak upstream.
-  proxy.on('proxyReq', (proxyReq, _req, res) => {
+  proxy.on('proxyReq', (proxyReq, req, res) => {
+    // http-proxy does not end the upstream request when a GET's client disconnects (it waits for
+    // 'aborted', which Node no longer emits once the request body is complete): do it here, or watches leak.
     res.on('close', () => {
       if (!res.writableFinished) proxyReq.destroy();
     });
+    proxyReq.on('timeout', () => timedOut.add(req));
   });
 
   return {
-    forward(req, res, headers) {
+    forward(req, res, headers, limits) {
       // http-proxy copies req.headers to the upstream request: hand it the sanitised set only.
       req.headers = headers as IncomingMessage['headers'];
       return new Promise<void>((resolve, reject) => {
-        res.once('close', () => resolve());
-        proxy.web(req, res, { target: upstream.target, agent: upstream.agent() }, (err: NodeJS.ErrnoException) => {
+        let maxTimer: NodeJS.Timeout | undefined;
+        if (limits.maxMs > 0) maxTimer = setTimeout(() => res.destroy(), limits.maxMs);
+        res.once('close', () => {
+          clearTimeout(maxTimer);
+          resolve();
+        });
+        const options: httpProxy.ServerOptions = { target: upstream.target, agent: upstream.agent() };
+        if (limits.idleMs > 0) options.proxyTimeout = limits.idleMs;
+        proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
+          clearTimeout(maxTimer);
           if (res.headersSent) {
             res.destroy();
             resolve();
             return;
           }
-          const code = UNREACHABLE.has(err.code ?? '') ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_FAILED';
+          const code = timedOut.has(req) ? 'UPSTREAM_TIMEOUT' : UNREACHABLE.has(err.code ?? '') ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_FAILED';
           reject(new KubegateError(code, `forwarding to the API server failed: ${err.code ?? err.message}`, { cause: err, details: { errno: err.code ?? 'unknown' } }));
         });
       });

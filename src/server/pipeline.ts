@@ -1,17 +1,24 @@
 /**
  * The request path, top to bottom. Each stage is a small function over the per-request context and
- * leaves by throwing a coded KubegateError; the catch at the bottom is the single exit that turns any
- * error into a Kubernetes Status response and an audit record.
+ * leaves by throwing a coded KubegateError; the catch at the bottom of each path is the single exit that
+ * turns any error into a Kubernetes Status response and an audit record.
+ *
+ * Ordinary requests and protocol upgrades share every stage up to forwarding.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
-import type { AuditSink } from '../audit/sink.js';
 import { auditEvent } from '../audit/event.js';
+import { parseRequestInfo } from '../audit/request-info.js';
+import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
-import { asKubegateError, KubegateError } from '../errors/errors.js';
-import { outgoingHeaders } from '../impersonation/headers.js';
+import { bearerToken } from '../authn/bearer.js';
+import { asKubegateError, type KubegateError } from '../errors/errors.js';
+import { outgoingHeaders, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
+import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
+import { classifyUpgrade, writeStatus, type UpgradeForwarder } from '../proxy/upgrade.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { RequestContext } from './context.js';
 import { sendError, sendJson } from './respond.js';
@@ -20,17 +27,35 @@ export interface PipelineDeps {
   authenticator: Authenticator;
   upstream: Upstream;
   forwarder: Forwarder;
+  upgrades: UpgradeForwarder;
+  limits: LimitSettings;
   audit: AuditSink;
   log: Logger;
 }
 
-export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    void handle(deps, req, res);
+export interface Handlers {
+  request(req: IncomingMessage, res: ServerResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Resolves when every request in flight has finished (and written its audit record). */
+  drain(): Promise<void>;
+}
+
+export function createHandlers(deps: PipelineDeps): Handlers {
+  const inflight = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  };
+  return {
+    request: (req, res) => track(handleRequest(deps, req, res)),
+    upgrade: (req, socket, head) => track(handleUpgrade(deps, req, socket, head)),
+    drain: async () => {
+      await Promise.allSettled([...inflight]);
+    },
   };
 }
 
-async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleRequest(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // 1. Scope first: every later stage, the response and the audit record share its audit ID.
   const ctx = newContext(req);
   res.setHeader('audit-id', ctx.auditId);
@@ -39,37 +64,75 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     if (await answerHealth(deps, req, res)) return;
     // Every other request gets exactly one audit record, written when its response is complete.
     res.once('close', () => deps.audit.write(auditEvent(ctx, res.statusCode)));
-    // 3. Authenticate the bearer ID token and map its claims to the user to impersonate.
-    ctx.user = await deps.authenticator.authenticate(bearerToken(req));
-    // 4. (elevation will adjust the impersonated identity here)
-    ctx.impersonated = ctx.user;
-    // 5. Hygiene, then kubegate's own credential and Impersonate-* headers, set in exactly one place.
-    const { headers, strippedImpersonation } = outgoingHeaders(req.headers, {
-      user: ctx.impersonated,
-      authorization: deps.upstream.authorization(),
-      auditId: ctx.auditId,
-      clientAddress: ctx.clientAddress,
-    });
-    ctx.strippedImpersonation = strippedImpersonation;
+    // 3–5. Authenticate, map, build the outgoing headers.
+    const { headers, limits } = await prepare(deps, ctx, req, undefined);
     // 6. Forward, streaming both ways.
-    await deps.forwarder.forward(req, res, headers);
+    await deps.forwarder.forward(req, res, headers, limits);
   } catch (thrown) {
-    fail(deps, ctx, req, res, asKubegateError(thrown));
+    const err = refused(deps, ctx, req, thrown);
+    sendError(res, err, ctx.auditId);
   }
 }
 
-function fail(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, res: ServerResponse, err: KubegateError): void {
+async function handleUpgrade(deps: PipelineDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const ctx = newContext(req);
+  try {
+    // 1. Only WebSocket and SPDY/3.1 are relayed; anything else is refused before authentication.
+    const protocol = classifyUpgrade(req);
+    // 2–5. Exactly the stages of an ordinary request.
+    const { headers, limits } = await prepare(deps, ctx, req, protocol);
+    // 6. One dedicated upstream connection; audited when the session ends.
+    const outcome = await deps.upgrades.forward(req, socket, head, headers, limits);
+    deps.audit.write(
+      auditEvent(ctx, outcome.statusCode, new Date(), {
+        'kubegate.io/upgrade-protocol': protocol,
+        'kubegate.io/session-duration-seconds': (outcome.durationMs / 1000).toFixed(3),
+        'kubegate.io/bytes-from-client': String(outcome.bytesFromClient),
+        'kubegate.io/bytes-to-client': String(outcome.bytesToClient),
+      }),
+    );
+  } catch (thrown) {
+    const err = refused(deps, ctx, req, thrown);
+    deps.audit.write(auditEvent(ctx, err.status));
+    writeStatus(socket, err, ctx.auditId);
+  }
+}
+
+/** Stages 3–5, shared by both paths. */
+async function prepare(
+  deps: PipelineDeps,
+  ctx: RequestContext,
+  req: IncomingMessage,
+  upgrade: UpgradeProtocol | undefined,
+): Promise<{ headers: OutgoingHttpHeaders; limits: Limits }> {
+  // 3. Authenticate the bearer ID token and map its claims to the user to impersonate.
+  ctx.user = await deps.authenticator.authenticate(bearerToken(req));
+  // 4. (elevation will adjust the impersonated identity here)
+  ctx.impersonated = ctx.user;
+  // 5. Hygiene, then kubegate's own credential and Impersonate-* headers, set in exactly one place.
+  const { headers, strippedImpersonation } = outgoingHeaders(req.headers, {
+    user: ctx.impersonated,
+    authorization: deps.upstream.authorization(),
+    auditId: ctx.auditId,
+    clientAddress: ctx.clientAddress,
+    upgrade,
+  });
+  ctx.strippedImpersonation = strippedImpersonation;
+  return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(parseRequestInfo(ctx.method, ctx.url)), deps.limits) };
+}
+
+/** Record and log why a request was refused; returns the coded error to send. */
+function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, thrown: unknown): KubegateError {
+  const err = asKubegateError(thrown);
   ctx.errorCode = err.code;
   if (ctx.strippedImpersonation.length === 0) ctx.strippedImpersonation = impersonationHeaderNames(req);
-  const level = err.status >= 500 ? 'error' : 'info';
-  deps.log.log(level, 'request refused', {
+  deps.log.log(err.status >= 500 ? 'error' : 'info', 'request refused', {
     auditID: ctx.auditId,
     code: err.code,
     reason: err.message,
     ...err.details,
-    ...(err.cause instanceof Error && !(err.cause instanceof KubegateError) && err.status >= 500 ? { cause: err.cause.message } : {}),
   });
-  sendError(res, err, ctx.auditId);
+  return err;
 }
 
 function newContext(req: IncomingMessage): RequestContext {
@@ -99,17 +162,6 @@ async function answerHealth(deps: PipelineDeps, req: IncomingMessage, res: Serve
   if (!(await deps.upstream.probe())) problems.push('upstream: API server unreachable or refusing kubegate\'s credentials');
   sendJson(res, problems.length ? 503 : 200, problems.length ? problems.join('\n') + '\n' : 'ok');
   return true;
-}
-
-/** The single `Authorization: Bearer <token>` header; anything else is a 401. */
-function bearerToken(req: IncomingMessage): string {
-  let count = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'authorization') count++;
-  if (count === 0) throw new KubegateError('AUTHN_MISSING_TOKEN', 'no Authorization header');
-  if (count > 1) throw new KubegateError('AUTHN_MALFORMED_HEADER', 'more than one Authorization header');
-  const match = /^Bearer +([^ ]+) *$/i.exec(req.headers.authorization ?? '');
-  if (!match) throw new KubegateError('AUTHN_MALFORMED_HEADER', 'Authorization header is not a bearer token');
-  return match[1]!;
 }
 
 function impersonationHeaderNames(req: IncomingMessage): string[] {

@@ -10,10 +10,11 @@ import type { Logger } from 'winston';
 import { createAuditSink } from '../audit/sink.js';
 import { createOidcAuthenticator } from '../authn/oidc.js';
 import type { Config } from '../config/schema.js';
-import { KubegateError, statusBody } from '../errors/errors.js';
+import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
+import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
-import { createRequestHandler } from './pipeline.js';
+import { createHandlers } from './pipeline.js';
 import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
 
 export interface RunningKubegate {
@@ -60,10 +61,12 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     log,
   );
   const forwarder = createForwarder(upstream);
+  const upgrades = createUpgradeForwarder(upstream);
+  const handlers = createHandlers({ authenticator, upstream, forwarder, upgrades, limits: config.proxy, audit, log });
 
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
-  server.on('request', createRequestHandler({ authenticator, upstream, forwarder, audit, log }));
-  server.on('upgrade', refuseUpgrade);
+  server.on('request', handlers.request);
+  server.on('upgrade', handlers.upgrade);
   server.on('clientError', (_err, socket: Duplex) => socket.destroy());
   const stopWatching = watchServingCert(server, config.server.tlsCertFile, config.server.tlsPrivateKeyFile, log);
 
@@ -93,18 +96,14 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        upgrades.close();
       });
+      await handlers.drain();
       forwarder.close();
       upstream.close();
       await audit.close();
     },
   };
-}
-
-/** Upgrades (exec, attach, port-forward) are not supported yet: refuse with a Status body, never splice. */
-function refuseUpgrade(_req: unknown, socket: Duplex): void {
-  const body = JSON.stringify(statusBody(new KubegateError('REQUEST_UNSUPPORTED', 'protocol upgrades are not supported yet')));
-  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function readFileOrThrow(path: string, setting: string): string {

@@ -22,6 +22,8 @@ export interface Upstream {
   readonly target: URL;
   /** Keep-alive agent verifying the API server against its CA, carrying kubegate's client certificate if any. */
   agent(): https.Agent;
+  /** Agent without keep-alive for protocol upgrades: every upgrade gets its own connection, never reused. */
+  upgradeAgent(): https.Agent;
   /** kubegate's own `Authorization` value, or undefined when it authenticates with a client certificate. */
   authorization(): string | undefined;
   /** Any HTTP answer from the API server but 401 and 5xx means reachable with working credentials. */
@@ -92,7 +94,10 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   }
   const makeAgent = (m: Material) =>
     new https.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
+  const makeUpgradeAgent = (m: Material) =>
+    new https.Agent({ keepAlive: false, maxSockets: Infinity, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
   let agent = makeAgent(material);
+  let upgradeAgent = makeUpgradeAgent(material);
 
   const refresh = setInterval(() => {
     readMaterial().then(
@@ -100,6 +105,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
         if (next.ca !== material.ca || next.cert !== material.cert || next.key !== material.key) {
           const old = agent;
           agent = makeAgent(next);
+          upgradeAgent = makeUpgradeAgent(next);
           setTimeout(() => old.destroy(), 60_000).unref();
           log.info('upstream TLS material changed; new connections use it');
         }
@@ -113,6 +119,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   return {
     target,
     agent: () => agent,
+    upgradeAgent: () => upgradeAgent,
     authorization: () => material.authorization,
     probe(timeoutMs = 2000) {
       return new Promise((resolve) => {

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { CertPair } from './pki.js';
 
 export interface RecordedRequest {
@@ -22,6 +23,7 @@ export interface RecordedRequest {
 }
 
 export type Route = (req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest) => void;
+export type UpgradeRoute = (req: IncomingMessage, socket: Duplex, head: Buffer, recorded: RecordedRequest) => void;
 
 export interface FakeApiServer {
   readonly url: string;
@@ -30,6 +32,8 @@ export interface FakeApiServer {
   /** Requests that broke kubegate's promises: wrong credential or no Impersonate-User. */
   readonly violations: string[];
   route(method: string, path: string, handler: Route): void;
+  /** Handle protocol upgrades (exec, attach, port-forward) on a path, any method. */
+  upgradeRoute(path: string, handler: UpgradeRoute): void;
   close(): Promise<void>;
 }
 
@@ -88,8 +92,18 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     }),
   );
   route('GET', '/readyz', (_q, res) => text(res, 200, 'ok'));
+  route('GET', '/api/v1/namespaces/default/pods/hello', (_q, res) =>
+    json(res, 200, {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: { name: 'hello', namespace: 'default', resourceVersion: '1', creationTimestamp: new Date().toISOString() },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      status: { phase: 'Running', containerStatuses: [{ name: 'c', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: {} } }] },
+    }),
+  );
+  const upgradeRoutes = new Map<string, UpgradeRoute>();
 
-  const server: Server = createServer({ cert: opts.serving.cert, key: opts.serving.key }, (req, res) => {
+  const record = (req: IncomingMessage): RecordedRequest => {
     const rawHeaders: [string, string][] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
     const all = (name: string) => rawHeaders.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
@@ -97,6 +111,12 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     const credentialOk = opts.expectedToken === undefined || (auth.length === 1 && auth[0] === `Bearer ${opts.expectedToken}`);
     const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders, all, credentialOk };
     requests.push(recorded);
+    return recorded;
+  };
+
+  const server: Server = createServer({ cert: opts.serving.cert, key: opts.serving.key }, (req, res) => {
+    const recorded = record(req);
+    const { all, credentialOk } = recorded;
     const path = (req.url ?? '/').split('?')[0]!;
     if (!credentialOk) {
       violations.push(`${req.method} ${path}: kubegate's credential missing or wrong`);
@@ -111,6 +131,21 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     req.resume();
     json(res, 404, status(404, 'NotFound', `fake: no route for ${req.method} ${path}`));
   });
+  const upgraded = new Set<Duplex>();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    const recorded = record(req);
+    const path = (req.url ?? '/').split('?')[0]!;
+    let refusal: string | undefined;
+    if (!recorded.credentialOk) refusal = '401 Unauthorized';
+    else if (recorded.all('impersonate-user').length !== 1) refusal = '403 Forbidden';
+    if (refusal) violations.push(`upgrade ${req.method} ${path}: ${refusal}`);
+    const handler = upgradeRoutes.get(path);
+    if (!refusal && handler) return handler(req, socket, head, recorded);
+    const body = JSON.stringify(status(refusal ? Number(refusal.slice(0, 3)) : 404, 'NotFound', `fake: ${refusal ?? 'no upgrade route'}`));
+    socket.end(`HTTP/1.1 ${refusal ?? '404 Not Found'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
@@ -122,10 +157,12 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     requests,
     violations,
     route,
+    upgradeRoute: (path, handler) => upgradeRoutes.set(path, handler),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const socket of upgraded) socket.destroy();
       }),
   };
 }
