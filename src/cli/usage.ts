@@ -11,9 +11,9 @@ export function usage(command?: string): string {
   ];
   if (command === undefined || command === 'serve' || command === 'check-config') {
     lines.push('Flags (serve, check-config); each also reads KUBEGATE_<FLAG> from the environment, flags win:');
-    lines.push('  --config FILE                  YAML config file (same settings; see README)');
+    lines.push(`  ${'--config FILE'.padEnd(38)}YAML config file with the same settings (see README)  [KUBEGATE_CONFIG]`);
     for (const [name, spec] of Object.entries(FLAGS)) {
-      lines.push(`  --${name.padEnd(29)}${spec.help}  [${envNameForFlag(name)}]`);
+      lines.push(`  ${`--${name}`.padEnd(37)} ${spec.help}  [${envNameForFlag(name)}]`);
     }
   }
   return lines.join('\n') + '\n';

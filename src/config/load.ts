@@ -27,12 +27,19 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     options[name] = spec.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: spec.type === 'keyValue' };
   }
+  // Parse leniently so an unknown flag is reported together with every other problem.
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true }));
   } catch (err) {
     throw configError([(err as Error).message]);
   }
+  for (const [name, value] of Object.entries(values)) {
+    if (!(name in options)) issues.push(`--${name}: unknown flag`);
+    else if (options[name]!.type === 'string' && (value === true || (Array.isArray(value) && value.includes(true)))) issues.push(`--${name}: needs a value`);
+  }
+  for (const arg of positionals) issues.push(`${JSON.stringify(arg)}: unexpected argument`);
 
   const raw: Raw = {};
   const sources: string[] = ['defaults'];
@@ -61,7 +68,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const value = values[name];
-    if (value !== undefined) applyValue(raw, spec, value, `--${name}`, issues);
+    if (value !== undefined && value !== true || (value === true && spec.type === 'boolean')) applyValue(raw, spec, value, `--${name}`, issues);
   }
   if (Object.keys(values).some((k) => k !== 'config')) sources.push('flags');
 

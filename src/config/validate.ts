@@ -38,7 +38,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `${keys.join(', ')}: unknown setting${keys.length > 1 ? 's' : ''}`;
   }
   if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
-  const flag = flagForPath(path);
+  // An element of a list or record setting (oidc.signingAlgs.0) is set by the setting's flag.
+  let flag: string | undefined;
+  for (let n = segments.length; n > 0 && flag === undefined; n--) flag = flagForPath(segments.slice(0, n).join('.'));
   if (!path) path = '(root)';
   return `${path}${flag ? ` (${flag})` : ''}: ${message}`;
 }

@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
-import { createAuditSink } from '../audit/sink.js';
+import { createAuditSink, type AuditSink } from '../audit/sink.js';
 import { createOidcAuthenticator } from '../authn/oidc.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
@@ -30,6 +30,8 @@ export interface StartOptions {
   log: Logger;
   /** Test hook for the in-cluster upstream (service-account files under this prefix). */
   upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
+  /** Where audit events go, for embedders (default: the sink `audit.logPath` names). */
+  auditSink?: AuditSink;
 }
 
 /** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE when start-up cannot complete. */
@@ -38,7 +40,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
   const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
   const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
-  const audit = createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
+  const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
   const authenticator = createOidcAuthenticator(
     {
       issuerUrl: config.oidc.issuerUrl,

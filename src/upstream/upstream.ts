@@ -93,7 +93,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
     throw new KubegateError('UPSTREAM_CONFIG', 'the kubeconfig user has no token or client certificate; kubegate needs its own credentials');
   }
   const makeAgent = (m: Material) =>
-    new https.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
+    new https.Agent({ keepAlive: true, maxFreeSockets: 256, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
   const makeUpgradeAgent = (m: Material) =>
     new https.Agent({ keepAlive: false, maxSockets: Infinity, ca: m.ca, cert: m.cert, key: m.key, servername: m.servername });
   let agent = makeAgent(material);
