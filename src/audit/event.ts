@@ -4,7 +4,6 @@
  */
 import type { UserInfo } from '../identity/user.js';
 import type { RequestContext } from '../server/context.js';
-import { parseRequestInfo } from './request-info.js';
 
 export interface AuditUser {
   username?: string;
@@ -40,7 +39,7 @@ export interface AuditEvent {
 }
 
 export function auditEvent(ctx: RequestContext, code: number, now: Date = new Date(), extraAnnotations: Record<string, string> = {}): AuditEvent {
-  const info = parseRequestInfo(ctx.method, ctx.url);
+  const info = ctx.info;
   const event: AuditEvent = {
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',

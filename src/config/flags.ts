@@ -14,6 +14,7 @@ export interface FlagSpec {
 export const FLAGS = {
   'bind-address': { path: 'server.bindAddress', type: 'string', help: 'Address to listen on (default 0.0.0.0).' },
   'secure-port': { path: 'server.securePort', type: 'port', help: 'HTTPS port (default 8443; 0 picks a free port).' },
+  workers: { path: 'server.workers', type: 'port', help: 'Worker processes sharing the port, one per core is typical (default 1).' },
   'tls-cert-file': { path: 'server.tlsCertFile', type: 'string', help: 'Serving certificate (PEM, may include the chain). Reloaded when it changes.' },
   'tls-private-key-file': { path: 'server.tlsPrivateKeyFile', type: 'string', help: 'Serving private key (PEM). Reloaded when it changes.' },
   'oidc-issuer-url': { path: 'oidc.issuerUrl', type: 'string', help: 'OIDC issuer URL (https only); must equal the tokens\' iss claim.' },

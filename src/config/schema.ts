@@ -36,6 +36,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       bindAddress: nonEmpty.default('0.0.0.0'),
       securePort: z.number().int().min(0).max(65535).default(8443),
+      /** Worker processes sharing the port (node:cluster). 1: a single process. */
+      workers: z.number().int().min(1).max(64).default(1),
       tlsCertFile: nonEmpty,
       tlsPrivateKeyFile: nonEmpty,
     })

@@ -1,3 +1,4 @@
+import type { RequestInfo } from '../audit/request-info.js';
 import type { ErrorCode } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
 
@@ -9,6 +10,8 @@ export interface RequestContext {
   readonly method: string;
   readonly url: string;
   readonly userAgent: string | undefined;
+  /** The request parsed like kube-apiserver's RequestInfo (verb, resource, …), once. */
+  readonly info: RequestInfo;
   /** The authenticated person (after authn + identity mapping). */
   user?: UserInfo;
   /** What was sent upstream as Impersonate-*. */

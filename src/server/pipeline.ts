@@ -118,7 +118,7 @@ async function prepare(
     upgrade,
   });
   ctx.strippedImpersonation = strippedImpersonation;
-  return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(parseRequestInfo(ctx.method, ctx.url)), deps.limits) };
+  return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(ctx.info), deps.limits) };
 }
 
 /** Record and log why a request was refused; returns the coded error to send. */
@@ -137,13 +137,16 @@ function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, 
 
 function newContext(req: IncomingMessage): RequestContext {
   const ua = req.headers['user-agent'];
+  const method = req.method ?? 'GET';
+  const url = req.url ?? '/';
   return {
     auditId: randomUUID(),
     receivedAt: new Date(),
     clientAddress: req.socket.remoteAddress ?? 'unknown',
-    method: req.method ?? 'GET',
-    url: req.url ?? '/',
+    method,
+    url,
     userAgent: typeof ua === 'string' ? ua : undefined,
+    info: parseRequestInfo(method, url),
     strippedImpersonation: [],
   };
 }

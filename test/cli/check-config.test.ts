@@ -13,12 +13,6 @@ import { createPki } from '../support/pki.js';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'kubegate');
 const ENV = '/usr/bin/env';
-/**
- * src/config/validate.ts describeIssue joins the zod issue path as-is, so an issue about one element of
- * a list setting gets the path `oidc.signingAlgs.0`, which flagForPath does not know: the message reads
- * `oidc.signingAlgs.0: "HS256" is refused ...` with no `(--oidc-signing-algs)`, although the README
- * promises every problem "with its path and flag".
- */
 const SECRET = 'super-secret-token-value';
 const UPSTREAM = 'https://api.cluster.example.com:6443';
 
