@@ -30,8 +30,23 @@ export function createForwarder(upstream: Upstream): Forwarder {
     proxyReq.on('timeout', () => timedOut.add(req));
   });
 
+  // Node holds response headers back until the first body write, so a watch or `logs -f` would show
+  // its client nothing (not even the 200) until the first event. For a streamed response (no
+  // Content-Length), send the headers as soon as the API server sent them, once http-proxy has copied them.
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    if (proxyRes.headers['content-length'] !== undefined) return;
+    queueMicrotask(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
+  });
+
   return {
     forward(req, res, headers, limits) {
+      // An `Upgrade` header without `Connection: upgrade` reaches here as an ordinary request. kubegate
+      // relays upgrades only through the upgrade path, so refuse it rather than forward a half-upgrade.
+      if (req.headers.upgrade !== undefined) {
+        return Promise.reject(new KubegateError('UPGRADE_UNSUPPORTED', 'refused an Upgrade header without Connection: upgrade', { details: { upgrade: req.headers.upgrade.slice(0, 40) } }));
+      }
       // http-proxy copies req.headers to the upstream request: hand it the sanitised set only.
       req.headers = headers as IncomingMessage['headers'];
       return new Promise<void>((resolve, reject) => {

@@ -71,17 +71,33 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
         const onProxyReq = (proxyReq: import('node:http').ClientRequest, proxiedReq: IncomingMessage) => {
           if (proxiedReq !== req) return;
           proxy.off('proxyReqWs', onProxyReq);
+          // Every response carries the audit ID: http-proxy relays the API server's headers (this
+          // listener runs before it writes them), so add kubegate's ID if the API server sent none.
+          const withAuditId = (res: IncomingMessage) => {
+            if (res.headers['audit-id'] === undefined && typeof headers['audit-id'] === 'string') res.headers['audit-id'] = headers['audit-id'];
+          };
           proxyReq.on('response', (res) => {
             // Not upgraded: http-proxy relays the answer and ends the client socket. Make sure nothing
             // the client sends afterwards is ever read, and the upstream connection dies with it.
             outcome.statusCode = res.statusCode ?? 502;
+            withAuditId(res);
             res.on('end', () => socket.end(() => socket.destroy()));
             res.on('close', () => res.socket?.destroy());
           });
-          proxyReq.on('upgrade', (_res, upstreamSocket: Duplex) => {
+          proxyReq.on('upgrade', (res, upstreamSocket: Duplex) => {
             outcome.statusCode = 101;
-            upstreamSocket.on('data', (chunk: Buffer) => (outcome.bytesToClient += chunk.length));
-            socket.on('data', (chunk: Buffer) => (outcome.bytesFromClient += chunk.length));
+            withAuditId(res);
+            // Count bytes only once http-proxy has piped the sockets ('open'): a 'data' listener added
+            // now would switch the upstream socket to flowing before http-proxy unshifts the bytes that
+            // arrived with the 101, and they would go to the counter alone, never to the client.
+            const onOpen = (proxySocket: unknown) => {
+              if (proxySocket !== upstreamSocket) return;
+              proxy.off('open', onOpen);
+              upstreamSocket.on('data', (chunk: Buffer) => (outcome.bytesToClient += chunk.length));
+              socket.on('data', (chunk: Buffer) => (outcome.bytesFromClient += chunk.length));
+            };
+            proxy.on('open', onOpen);
+            socket.once('close', () => proxy.off('open', onOpen));
             socket.once('close', () => upstreamSocket.destroy());
             upstreamSocket.once('close', () => socket.destroy());
             // http-proxy cleared the socket timeouts before the upgrade; set ours now.

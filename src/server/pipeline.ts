@@ -14,7 +14,7 @@ import { parseRequestInfo } from '../audit/request-info.js';
 import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import { bearerToken } from '../authn/bearer.js';
-import { asKubegateError, type KubegateError } from '../errors/errors.js';
+import { asKubegateError, KubegateError } from '../errors/errors.js';
 import { outgoingHeaders, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
@@ -64,6 +64,9 @@ async function handleRequest(deps: PipelineDeps, req: IncomingMessage, res: Serv
     if (await answerHealth(deps, req, res)) return;
     // Every other request gets exactly one audit record, written when its response is complete.
     res.once('close', () => deps.audit.write(auditEvent(ctx, res.statusCode)));
+    // An Upgrade header without `Connection: upgrade` reaches here as an ordinary request: refuse it
+    // rather than forward a plain request to an exec or port-forward endpoint.
+    if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
     // 3–5. Authenticate, map, build the outgoing headers.
     const { headers, limits } = await prepare(deps, ctx, req, undefined);
     // 6. Forward, streaming both ways.
