@@ -1,0 +1,22 @@
+/** The shipped examples are valid configuration: what a user copies must start. */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { loadConfig } from '../src/config/load.js';
+import { validateConfig } from '../src/config/validate.js';
+
+t.test('examples/config.yaml validates', async (t) => {
+  const { config } = loadConfig(['--config', 'examples/config.yaml'], {});
+  t.equal(config.oidc.issuerUrl, 'https://login.example.com');
+  t.same(config.oidc.requiredClaims, { hd: 'example.com' });
+  t.equal(config.identity.allowSystemNames, false);
+});
+
+t.test('the config in manifests/kubegate.yaml validates, and the manifests grant only impersonation', async (t) => {
+  const docs = YAML.parseAllDocuments(readFileSync('manifests/kubegate.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; data?: Record<string, string>; rules?: { verbs: string[] }[] });
+  const configMap = docs.find((d) => d.kind === 'ConfigMap');
+  const result = validateConfig(YAML.parse(configMap!.data!['config.yaml']!));
+  t.ok(result.ok, result.ok ? 'valid' : result.issues.join('\n'));
+  const role = docs.find((d) => d.kind === 'ClusterRole');
+  t.same([...new Set(role!.rules!.flatMap((r) => r.verbs))], ['impersonate']);
+});
