@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   IDENTITY_INVALID: { status: 403, reason: 'Forbidden', clientMessage: 'the mapped identity cannot be sent to the API server' },
   // routing / protocol
   REQUEST_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'unsupported request' },
+  REQUEST_MALFORMED: { status: 400, reason: 'BadRequest', clientMessage: 'malformed request' },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, reason: 'RequestHeaderFieldsTooLarge', clientMessage: 'request headers too large' },
   UPGRADE_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'only WebSocket and SPDY/3.1 upgrades are supported' },
   // upstream (5xx)
   UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server is unreachable' },

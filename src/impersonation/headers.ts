@@ -22,6 +22,9 @@ const ALWAYS_STRIPPED = new Set([
   'x-real-ip',
   'forwarded',
   'audit-id',
+  // Node has already answered `100 Continue`; forwarded, it would also make http-proxy skip its proxyReq
+  // event, which is where a client disconnect ends the upstream request.
+  'expect',
   // hop-by-hop (RFC 9110 §7.6.1): they describe the client's connection, not the request
   'connection',
   'keep-alive',

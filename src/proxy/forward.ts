@@ -3,7 +3,7 @@
  * client as they leave the API server; pipe() applies backpressure to slow clients), over the upstream's
  * keep-alive agent with TLS verified. The caller has already computed the sanitised headers.
  */
-import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -19,9 +19,19 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 
 export function createForwarder(upstream: Upstream): Forwarder {
   const proxy = httpProxy.createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: false });
+  // http-proxy's deleteLength pass sets `content-length: 0` on a DELETE or OPTIONS without one and drops
+  // `transfer-encoding`, then streams the body anyway: a chunked body would land unframed on the shared
+  // upstream connection and be read as a second, smuggled request. Framing headers pass through as the
+  // client sent them (Node decoded and re-encodes the body accordingly), so the pass must go.
+  withoutPass(proxy, 'webPasses', 'deleteLength');
   const timedOut = new WeakSet<IncomingMessage>();
 
   proxy.on('proxyReq', (proxyReq, req, res) => {
+    // The exact request target kubegate authorised and audited, under the kubeconfig server's path
+    // prefix; http-proxy's own join would collapse `//`, drop the prefix and turn `\` into `/`.
+    proxyReq.path = upstreamPath(upstream, req);
+    // A body that does not match its Content-Length fails the request instead of desynchronising the connection.
+    (proxyReq as ClientRequest & { strictContentLength: boolean }).strictContentLength = true;
     // http-proxy does not end the upstream request when a GET's client disconnects (it waits for
     // 'aborted', which Node no longer emits once the request body is complete): do it here, or watches leak.
     res.on('close', () => {
@@ -34,6 +44,10 @@ export function createForwarder(upstream: Upstream): Forwarder {
   // its client nothing (not even the 200) until the first event. For a streamed response (no
   // Content-Length), send the headers as soon as the API server sent them, once http-proxy has copied them.
   proxy.on('proxyRes', (proxyRes, _req, res) => {
+    // http-proxy copies the status line as it came: an invalid code or reason phrase would throw in
+    // writeHead and crash the process. Keep codes Node accepts; let Node write the standard phrase.
+    if (!proxyRes.statusCode || proxyRes.statusCode < 100 || proxyRes.statusCode > 999) proxyRes.statusCode = 502;
+    proxyRes.statusMessage = '';
     if (proxyRes.headers['content-length'] !== undefined) return;
     queueMicrotask(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
@@ -74,4 +88,17 @@ export function createForwarder(upstream: Upstream): Forwarder {
       proxy.close();
     },
   };
+}
+
+/** The path sent upstream: the kubeconfig server's path prefix, then the request target as received. */
+export function upstreamPath(upstream: Upstream, req: IncomingMessage): string {
+  return upstream.target.pathname.replace(/\/+$/, '') + (req.url ?? '/');
+}
+
+/** Remove one of http-proxy's passes by name (its passes are named functions on the instance). */
+export function withoutPass(proxy: httpProxy, list: 'webPasses' | 'wsPasses', name: string): void {
+  const holder = proxy as unknown as Record<string, { name: string }[]>;
+  const before = holder[list]!;
+  holder[list] = before.filter((p) => p.name !== name);
+  if (holder[list]!.length !== before.length - 1) throw new Error(`http-proxy has no ${list} pass named ${name}: re-check after upgrading it`);
 }

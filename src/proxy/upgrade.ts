@@ -10,10 +10,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { KubegateError, statusBody } from '../errors/errors.js';
+import { KubegateError } from '../errors/errors.js';
+import { writeStatus } from '../errors/raw-response.js';
 import type { UpgradeProtocol } from '../impersonation/headers.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
+import { upstreamPath, withoutPass } from './forward.js';
 
 export interface UpgradeOutcome {
   /** 101 when the session was established, else the status relayed or sent. */
@@ -48,8 +50,7 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
   const proxy = httpProxy.createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: true });
   // http-proxy's first WebSocket pass destroys anything but GET + websocket, which would drop kubectl's
   // SPDY exec and port-forward (POST + SPDY/3.1). classifyUpgrade does that check instead.
-  const passes = (proxy as unknown as { wsPasses: { name: string }[] }).wsPasses;
-  (proxy as unknown as { wsPasses: { name: string }[] }).wsPasses = passes.filter((p) => p.name !== 'checkMethodAndHeader');
+  withoutPass(proxy, 'wsPasses', 'checkMethodAndHeader');
   const open = new Set<Duplex>();
 
   return {
@@ -71,6 +72,7 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
         const onProxyReq = (proxyReq: import('node:http').ClientRequest, proxiedReq: IncomingMessage) => {
           if (proxiedReq !== req) return;
           proxy.off('proxyReqWs', onProxyReq);
+          proxyReq.path = upstreamPath(upstream, req);
           // Every response carries the audit ID: http-proxy relays the API server's headers (this
           // listener runs before it writes them), so add kubegate's ID if the API server sent none.
           const withAuditId = (res: IncomingMessage) => {
@@ -123,22 +125,4 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
       proxy.close();
     },
   };
-}
-
-/** Answer an upgrade request that will not be relayed with a Status body, and close the connection. */
-export function writeStatus(socket: Duplex, err: KubegateError, auditId?: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify(statusBody(err));
-  const lines = [
-    `HTTP/1.1 ${err.status} ${err.reason}`,
-    'Content-Type: application/json',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    'Connection: close',
-  ];
-  if (auditId) lines.push(`Audit-Id: ${auditId}`);
-  if (err.status === 401) lines.push('WWW-Authenticate: Bearer realm="kubegate"');
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }

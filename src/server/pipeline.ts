@@ -18,7 +18,8 @@ import { asKubegateError, KubegateError } from '../errors/errors.js';
 import { outgoingHeaders, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
-import { classifyUpgrade, writeStatus, type UpgradeForwarder } from '../proxy/upgrade.js';
+import { writeStatus } from '../errors/raw-response.js';
+import { classifyUpgrade, type UpgradeForwarder } from '../proxy/upgrade.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { RequestContext } from './context.js';
 import { sendError, sendJson } from './respond.js';
@@ -64,6 +65,7 @@ async function handleRequest(deps: PipelineDeps, req: IncomingMessage, res: Serv
     if (await answerHealth(deps, req, res)) return;
     // Every other request gets exactly one audit record, written when its response is complete.
     res.once('close', () => deps.audit.write(auditEvent(ctx, res.statusCode)));
+    checkRequestTarget(ctx.url);
     // An Upgrade header without `Connection: upgrade` reaches here as an ordinary request: refuse it
     // rather than forward a plain request to an exec or port-forward endpoint.
     if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
@@ -81,6 +83,7 @@ async function handleUpgrade(deps: PipelineDeps, req: IncomingMessage, socket: D
   const ctx = newContext(req);
   try {
     // 1. Only WebSocket and SPDY/3.1 are relayed; anything else is refused before authentication.
+    checkRequestTarget(ctx.url);
     const protocol = classifyUpgrade(req);
     // 2–5. Exactly the stages of an ordinary request.
     const { headers, limits } = await prepare(deps, ctx, req, protocol);
@@ -168,6 +171,16 @@ async function answerHealth(deps: PipelineDeps, req: IncomingMessage, res: Serve
   if (!(await deps.upstream.probe())) problems.push('upstream: API server unreachable or refusing kubegate\'s credentials');
   sendJson(res, problems.length ? 503 : 200, problems.length ? problems.join('\n') + '\n' : 'ok');
   return true;
+}
+
+/**
+ * The request target is forwarded byte for byte and audited from the same string, so it must be one
+ * the API server reads the same way: origin-form (`/path?query`), without a fragment or backslashes.
+ */
+function checkRequestTarget(url: string): void {
+  if (!url.startsWith('/') || url.includes('#') || url.includes('\\')) {
+    throw new KubegateError('REQUEST_UNSUPPORTED', 'request target is not an origin-form path', { details: { target: url.slice(0, 80) } });
+  }
 }
 
 function impersonationHeaderNames(req: IncomingMessage): string[] {

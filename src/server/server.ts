@@ -11,6 +11,7 @@ import { createAuditSink, type AuditSink } from '../audit/sink.js';
 import { createOidcAuthenticator } from '../authn/oidc.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
+import { writeStatus } from '../errors/raw-response.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
@@ -69,7 +70,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
-  server.on('clientError', (_err, socket: Duplex) => socket.destroy());
+  server.on('clientError', answerClientError);
   const stopWatching = watchServingCert(server, config.server.tlsCertFile, config.server.tlsPrivateKeyFile, log);
 
   await new Promise<void>((resolve, reject) => {
@@ -106,6 +107,16 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       await audit.close();
     },
   };
+}
+
+/** A request Node could not parse (bad framing, oversized headers): a 400/431 Status, then close. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === undefined || !err.code.startsWith('HPE_')) {
+    socket.destroy();
+    return;
+  }
+  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
+  writeStatus(socket, new KubegateError(code, `unparsable request: ${err.code}`));
 }
 
 function readFileOrThrow(path: string, setting: string): string {

@@ -111,7 +111,8 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
         }
         material = next;
       },
-      (err: unknown) => log.warn('refreshing upstream credentials failed; keeping the previous ones', { error: (err as Error).message }),
+      // Only the error's code: an exec credential plugin's message can quote its output, credentials included.
+      (err: unknown) => log.warn('refreshing upstream credentials failed; keeping the previous ones', { error: (err as NodeJS.ErrnoException).code ?? (err as Error).name }),
     );
   }, (s.refreshSeconds ?? 10) * 1000);
   refresh.unref();

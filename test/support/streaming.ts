@@ -181,10 +181,10 @@ export interface ExtraKubegate {
  * A second kubegate in front of the harness's fake API server, with extra settings (e.g.
  * `{ proxy: { requestTimeoutSeconds: 1 } }`); same issuer, identity mapping and credentials as the harness's.
  */
-export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown> }): Promise<ExtraKubegate> {
+export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown>; serverPath?: string }): Promise<ExtraKubegate> {
   const tag = Math.random().toString(36).slice(2);
   const upstreamKubeconfig = join(h.pki.dir, `upstream-${tag}.kubeconfig`);
-  writeFileSync(upstreamKubeconfig, kubeconfigYaml(h.fake.url, h.pki.caFile, SA_TOKEN));
+  writeFileSync(upstreamKubeconfig, kubeconfigYaml(h.fake.url + (extra.serverPath ?? ''), h.pki.caFile, SA_TOKEN));
   const auditFile = join(h.pki.dir, `audit-${tag}.log`);
   const serving = h.pki.server();
   const config = validateConfigOrThrow({
