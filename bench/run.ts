@@ -449,7 +449,7 @@ function writeResults(): void {
     '|---|---|---:|---|---|---|',
     ...rows.map((r) => `| ${r.scenario} | ${r.metric} | ${fmt(r.value)} | ${r.unit} | ${r.target ?? ''} | ${r.pass === undefined ? '' : r.pass ? 'pass' : '**miss**'} |`),
     '',
-    'See [the README](../README.md#benchmarks) for how to run it and what each scenario does.',
+    'See [the README](../README.md#benchmarks) for how to run it and what each scenario does, and [performance.md](performance.md) for where the time and memory go and why some targets are missed.',
     '',
   ].join('\n');
   writeFileSync(join(ROOT, 'docs/benchmarks.md'), md);
