@@ -88,17 +88,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         child.stdin?.end(); // kubectl may prompt for credentials on a 401: give it nothing to read
       });
     },
-    send(path, init = {}) {
-      return new Promise((resolve, reject) => {
-        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: pki.ca, agent: false, headers: [['Host', 'localhost'], ...(init.headers ?? [])].flat() }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end(init.body);
-      });
-    },
+    send: (path, init) => sendTo(kubegate.url, pki.ca, path, init),
     async stopAndReadAudit() {
       if (!stopped) {
         stopped = true;
@@ -119,6 +109,31 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       pki.cleanup();
     },
   };
+}
+
+export interface SendInit {
+  method?: string;
+  /** Header pairs in order; names may repeat. */
+  headers?: [string, string][];
+  body?: string;
+}
+export interface SendResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTPS request on a fresh connection, trusting `ca`; the whole response body as text. */
+export function sendTo(base: string, ca: string, path: string, init: SendInit = {}): Promise<SendResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method: init.method ?? 'GET', ca, agent: false, servername: 'localhost', headers: [['Host', 'localhost'], ...(init.headers ?? [])].flat() }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 export function kubeconfigYaml(server: string, caFile: string, token: string | undefined): string {

@@ -3,11 +3,11 @@
  * kubeconfig, and exposing what the harness hides: the serving cert/key FILES kubegate reads (so a test
  * can rewrite them) and the operational log as parsed lines (so a test can wait for an event).
  */
-import { request } from 'node:https';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { startKubegate, type RunningKubegate, type StartOptions } from '../../src/server/server.js';
+import { sendTo } from './harness.js';
 import type { TestIssuer } from './oidc-issuer.js';
 import type { CertPair, TestPki } from './pki.js';
 
@@ -69,17 +69,7 @@ export async function startOwnKubegate(opts: OwnKubegateOptions): Promise<OwnKub
     kubegate,
     serving,
     logs,
-    send(path, init = {}) {
-      return new Promise((resolve, reject) => {
-        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: pki.ca, agent: false, servername: 'localhost', headers: [['Host', 'localhost'], ...(init.headers ?? [])].flat() }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end(init.body);
-      });
-    },
+    send: (path, init) => sendTo(kubegate.url, pki.ca, path, init),
     async close() {
       if (closed) return;
       closed = true;

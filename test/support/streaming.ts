@@ -7,15 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { openTls } from './keepalive-client.js';
 import winston from 'winston';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
-import { KUBECTL, SA_TOKEN, kubeconfigYaml, type Harness } from './harness.js';
+import { KUBECTL, SA_TOKEN, kubeconfigYaml, sendTo, type Harness } from './harness.js';
 
 /** Reject with a clear message if `promise` has not settled within `capMs` (a hang guard, never a pass condition). */
 export function within<T>(promise: Promise<T>, capMs: number, what: string): Promise<T> {
@@ -103,16 +103,7 @@ export function spawnKubectl(h: Harness, args: string[], token: string | undefin
   };
 }
 
-/** A TLS connection to kubegate, verified against the harness CA. */
-export function openTls(port: number, ca: string): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
+export { openTls } from './keepalive-client.js';
 
 export interface RawExchange {
   socket: TLSSocket;
@@ -205,17 +196,7 @@ export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<str
   };
   return {
     kubegate,
-    send(path, init = {}) {
-      return new Promise((resolve, reject) => {
-        const req = request(`${kubegate.url}${path}`, { method: init.method ?? 'GET', ca: h.pki.ca, agent: false, headers: [['Host', 'localhost'], ...(init.headers ?? [])].flat() }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    },
+    send: (path, init) => sendTo(kubegate.url, h.pki.ca, path, init),
     async stopAndReadAudit() {
       await stop();
       return readFileSync(auditFile, 'utf8')
