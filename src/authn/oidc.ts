@@ -29,6 +29,8 @@ export interface OidcSettings {
   cacheMaxEntries?: number;
   /** Delay between discovery retries while the issuer is unreachable (default 5 s). */
   retrySeconds?: number;
+  /** Least time between two key-set fetches for unknown `kid`s (default 30 s). */
+  jwksCooldownSeconds?: number;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -54,7 +56,7 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       if (!jwksUri) throw new Error('discovery document has no jwks_uri');
       const jwks = jose.createRemoteJWKSet(new URL(jwksUri), {
         [jose.customFetch]: customFetch,
-        cooldownDuration: 30_000,
+        cooldownDuration: (s.jwksCooldownSeconds ?? 30) * 1000,
         cacheMaxAge: 10 * 60_000,
         timeoutDuration: 5_000,
       });
