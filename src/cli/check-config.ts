@@ -20,7 +20,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     `username:  claim ${o.usernameClaim}, prefix ${prefix}`,
     `groups:    ${o.groupsClaim ? `claim ${o.groupsClaim}, prefix ${o.groupsPrefix || '(none)'}` : '(no groups claim)'}`,
     `system:    names starting with system: are ${config.identity.allowSystemNames ? 'ALLOWED' : 'refused'}`,
-    `upstream:  ${upstream.target.origin}${upstream.target.pathname === '/' ? '' : upstream.target.pathname} as kubegate's own ${credential ? `${credential.split(' ')[0]} credential [redacted]` : 'client certificate'}`,
+    `upstream:  ${upstream.target.origin}${upstream.pathPrefix} as kubegate's own ${credential ? `${credential.split(' ')[0]} credential [redacted]` : 'client certificate'}`,
     `audit:     ${config.audit.logPath === '-' ? 'stdout' : config.audit.logPath}`,
     '',
     '# effective configuration',

@@ -56,11 +56,6 @@ export function createForwarder(upstream: Upstream): Forwarder {
 
   return {
     forward(req, res, headers, limits) {
-      // An `Upgrade` header without `Connection: upgrade` reaches here as an ordinary request. kubegate
-      // relays upgrades only through the upgrade path, so refuse it rather than forward a half-upgrade.
-      if (req.headers.upgrade !== undefined) {
-        return Promise.reject(new KubegateError('UPGRADE_UNSUPPORTED', 'refused an Upgrade header without Connection: upgrade', { details: { upgrade: req.headers.upgrade.slice(0, 40) } }));
-      }
       // http-proxy copies req.headers to the upstream request: hand it the sanitised set only.
       req.headers = headers as IncomingMessage['headers'];
       return new Promise<void>((resolve, reject) => {
@@ -92,7 +87,7 @@ export function createForwarder(upstream: Upstream): Forwarder {
 
 /** The path sent upstream: the kubeconfig server's path prefix, then the request target as received. */
 export function upstreamPath(upstream: Upstream, req: IncomingMessage): string {
-  return upstream.target.pathname.replace(/\/+$/, '') + (req.url ?? '/');
+  return upstream.pathPrefix + (req.url ?? '/');
 }
 
 /** Remove one of http-proxy's passes by name (its passes are named functions on the instance). */

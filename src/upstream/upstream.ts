@@ -21,6 +21,8 @@ export interface UpstreamSettings {
 
 export interface Upstream {
   readonly target: URL;
+  /** The server URL's path without a trailing slash ('' for none): every request path goes under it. */
+  readonly pathPrefix: string;
   /** Keep-alive agent verifying the API server against its CA, carrying kubegate's client certificate if any. */
   agent(): https.Agent;
   /** Agent without keep-alive for protocol upgrades: every upgrade gets its own connection, never reused. */
@@ -68,6 +70,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   if (target.protocol !== 'https:') {
     throw new KubegateError('UPSTREAM_CONFIG', `cluster server must be https, got ${target.protocol}//${target.host}`);
   }
+  const pathPrefix = target.pathname.replace(/\/+$/, '');
 
   const readMaterial = async (): Promise<Material> => {
     const opts: https.RequestOptions = { headers: {} };
@@ -121,6 +124,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
 
   return {
     target,
+    pathPrefix,
     agent: () => agent,
     upgradeAgent: () => upgradeAgent,
     authorization: () => material.authorization,
@@ -128,7 +132,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
       return new Promise((resolve) => {
         const headers: Record<string, string> = {};
         if (material.authorization) headers.authorization = material.authorization;
-        const req = https.request(new URL(joinPath(target.pathname, '/readyz'), target), { agent, headers, timeout: timeoutMs }, (res) => {
+        const req = https.request(new URL(`${pathPrefix}/readyz`, target), { agent, headers, timeout: timeoutMs }, (res) => {
           res.resume();
           const code = res.statusCode ?? 0;
           resolve(code !== 401 && code < 500);
@@ -143,8 +147,4 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
       agent.destroy();
     },
   };
-}
-
-function joinPath(base: string, path: string): string {
-  return base.replace(/\/+$/, '') + path;
 }
