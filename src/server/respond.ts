@@ -1,20 +1,14 @@
 /** The one exit for errors: a Kubernetes `Status` JSON body kubectl can decode, with the audit ID. */
 import type { ServerResponse } from 'node:http';
-import { statusBody, type KubegateError } from '../errors/errors.js';
+import type { KubegateError } from '../errors/errors.js';
+import { statusResponse } from '../errors/raw-response.js';
 
 export function sendError(res: ServerResponse, err: KubegateError, auditId: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(statusBody(err));
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'audit-id': auditId,
-    'cache-control': 'no-store',
-  };
-  if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="kubegate"';
+  const { body, headers } = statusResponse(err, auditId);
   res.writeHead(err.status, headers);
   res.end(body);
 }
