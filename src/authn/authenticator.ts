@@ -1,5 +1,18 @@
 import type { UserInfo } from '../identity/user.js';
 
+/**
+ * The state of the issuer's verification keys, as plain data (for `/readyz` and logs).
+ * `ready`: a key set is loaded, so tokens can be verified. `stale`: a key set is loaded but the latest
+ * refresh failed, so kubegate is verifying with the last good keys. `lastRefreshAt`: ISO time of the
+ * last successful fetch. `lastError`: why the latest discovery or key-set fetch failed (cleared on success).
+ */
+export interface KeyStatus {
+  ready: boolean;
+  stale: boolean;
+  lastRefreshAt?: string;
+  lastError?: string;
+}
+
 /** Turns a bearer token into the identity to impersonate, or throws a coded KubegateError. */
 export interface Authenticator {
   authenticate(token: string): Promise<UserInfo>;
@@ -7,5 +20,7 @@ export interface Authenticator {
   ready(): boolean;
   /** Resolves once `ready()` is true (never rejects; an unreachable issuer is retried). */
   whenReady(): Promise<void>;
+  /** Detail behind `ready()`: whether the keys are stale, when they were last refreshed, the last error. */
+  keyStatus(): KeyStatus;
   close(): void;
 }

@@ -1,6 +1,7 @@
 /**
  * A `fetch` for the identity provider's discovery and JWKS endpoints that trusts a given CA bundle
- * (Node 20's global fetch cannot take one). Used through openid-client's and jose's `customFetch` hooks.
+ * (Node 20's global fetch cannot take one) and caps response bodies at 1 MiB either way. Used through
+ * openid-client's `customFetch` hook and by the issuer key set (key-set.ts).
  */
 import https from 'node:https';
 
@@ -8,9 +9,9 @@ export type GetFetch = (url: string, options: { headers?: unknown; method?: stri
 
 const MAX_BODY_BYTES = 1 << 20; // discovery documents and key sets are small
 
-/** Global fetch when `ca` is undefined; otherwise an https-only fetch verified against `ca`. */
+/** Global fetch when `ca` is undefined; otherwise an https-only fetch verified against `ca`. Bodies are capped. */
 export function fetchTrusting(ca: string | undefined): GetFetch {
-  if (ca === undefined) return (url, options) => fetch(url, options as RequestInit);
+  if (ca === undefined) return async (url, options) => capBody(await fetch(url, options as RequestInit), new URL(url).origin);
   const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 4 });
   return (url, options) =>
     new Promise<Response>((resolve, reject) => {
@@ -43,4 +44,23 @@ export function fetchTrusting(ca: string | undefined): GetFetch {
       req.on('error', reject);
       req.end();
     });
+}
+
+/** The response with its body read into memory, rejecting once it exceeds MAX_BODY_BYTES. */
+async function capBody(res: Response, origin: string): Promise<Response> {
+  if (res.body === null) return res;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw new Error(`response from ${origin} exceeds ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  return new Response(Buffer.concat(chunks), { status: res.status, statusText: res.statusText, headers: res.headers });
 }

@@ -1,7 +1,8 @@
 /**
- * The OIDC ID-token authenticator: discovery with openid-client, signature and claim checks with jose
- * against the issuer's JWKS (jose refetches on an unknown `kid`, rate-limited by its cooldown), then
- * claims → user with identity/claims. Verified identities are cached by token hash until `exp`.
+ * The OIDC ID-token authenticator: discovery with openid-client, then signature and claim checks with jose
+ * against the issuer's key set (key-set.ts: the last good JWKS, refreshed in the background and on unknown
+ * `kid`s under one per-issuer rate limit, kept through outages), then claims → user with identity/claims.
+ * Verified identities are cached by a hash of the token (token-cache.ts) until `exp`.
  *
  * Reads config `oidc.*` and `identity.allowSystemNames`.
  */
@@ -13,6 +14,7 @@ import { mapClaims, type ClaimMapping } from '../identity/claims.js';
 import type { UserInfo } from '../identity/user.js';
 import type { Authenticator } from './authenticator.js';
 import { fetchTrusting } from './fetch.js';
+import { createIssuerKeySet, type IssuerKeySet } from './key-set.js';
 import { createTokenCache } from './token-cache.js';
 
 export interface OidcSettings {
@@ -29,8 +31,17 @@ export interface OidcSettings {
   cacheMaxEntries?: number;
   /** Delay between discovery retries while the issuer is unreachable (default 5 s). */
   retrySeconds?: number;
-  /** Least time between two key-set fetches for unknown `kid`s (default 30 s). */
-  jwksCooldownSeconds?: number;
+  /**
+   * Least gap between two key-set fetches (default 2 s); a token with an unknown `kid` arriving within it
+   * after a successful fetch waits for one coalesced fetch at its end. Doubles per consecutive failure.
+   */
+  jwksMinRefetchIntervalMs?: number;
+  /** Upper bound of that gap while fetches keep failing (default 60 s). */
+  jwksMaxBackoffMs?: number;
+  /** Background key-set refresh period (default 10 min); keys are kept, not dropped, when it fails. */
+  jwksCacheMaxAgeMs?: number;
+  /** Timeout of one key-set fetch (default 5 s). */
+  jwksFetchTimeoutMs?: number;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -40,7 +51,8 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
   const customFetch = fetchTrusting(s.ca);
   const cache = createTokenCache<UserInfo>(s.cacheMaxEntries ?? 10_000);
   const cacheMaxMs = (s.cacheMaxSeconds ?? 600) * 1000;
-  let keySet: ReturnType<typeof jose.createRemoteJWKSet> | undefined;
+  let keySet: IssuerKeySet | undefined;
+  let discoveryError: string | undefined;
   let closed = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let markReady!: () => void;
@@ -54,19 +66,24 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       });
       const jwksUri = config.serverMetadata().jwks_uri;
       if (!jwksUri) throw new Error('discovery document has no jwks_uri');
-      const jwks = jose.createRemoteJWKSet(new URL(jwksUri), {
-        [jose.customFetch]: customFetch,
-        cooldownDuration: (s.jwksCooldownSeconds ?? 30) * 1000,
-        cacheMaxAge: 10 * 60_000,
-        timeoutDuration: 5_000,
-      });
-      await jwks.reload();
       if (closed) return;
-      keySet = jwks;
-      markReady();
-      log.info('oidc issuer ready', { issuer: s.issuerUrl, jwksUri });
+      // From here on the key set loads and refreshes itself (with its own retries and backoff).
+      discoveryError = undefined;
+      keySet = createIssuerKeySet({
+        jwksUri,
+        issuer: s.issuerUrl,
+        fetch: customFetch,
+        log,
+        minRefetchIntervalMs: s.jwksMinRefetchIntervalMs,
+        maxBackoffMs: s.jwksMaxBackoffMs,
+        cacheMaxAgeMs: s.jwksCacheMaxAgeMs,
+        fetchTimeoutMs: s.jwksFetchTimeoutMs,
+      });
+      void keySet.whenReady().then(markReady);
+      log.info('oidc discovery done; loading the issuer keys', { issuer: s.issuerUrl, jwksUri });
     } catch (err) {
       if (closed) return;
+      discoveryError = `discovery failed: ${(err as Error).message}`;
       log.warn('oidc discovery failed; retrying', { issuer: s.issuerUrl, error: (err as Error).message });
       retryTimer = setTimeout(() => void discover(), (s.retrySeconds ?? 5) * 1000);
       retryTimer.unref();
@@ -79,7 +96,8 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       throw new KubegateError('AUTHN_PROVIDER_UNAVAILABLE', 'the issuer\'s keys are not loaded yet', { details: { issuer: s.issuerUrl } });
     }
     try {
-      const { payload } = await jose.jwtVerify(token, keySet, {
+      // The key set answers 503 itself when no keys were ever loaded, and refetches on an unknown kid.
+      const { payload } = await jose.jwtVerify(token, keySet.getKey, {
         issuer: s.issuerUrl,
         audience: s.clientId,
         algorithms: [...s.signingAlgs],
@@ -98,10 +116,11 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
 
   return {
     async authenticate(token) {
+      // Shape first: the cache key decodes the signature segment, so only well-formed tokens reach it.
+      if (!JWT_SHAPE.test(token)) throw new KubegateError('AUTHN_INVALID_TOKEN', 'bearer token is not a JWT');
       const now = Date.now();
       const cached = cache.get(token, now);
       if (cached !== undefined) return cached;
-      if (!JWT_SHAPE.test(token)) throw new KubegateError('AUTHN_INVALID_TOKEN', 'bearer token is not a JWT');
       const claims = await verify(token);
       for (const [name, want] of Object.entries(s.requiredClaims)) {
         if (claims[name] !== want) {
@@ -114,11 +133,13 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       cache.set(token, user, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
       return user;
     },
-    ready: () => keySet !== undefined,
+    ready: () => keySet?.ready() ?? false,
     whenReady: () => readyPromise,
+    keyStatus: () => keySet?.status() ?? { ready: false, stale: false, ...(discoveryError !== undefined && { lastError: discoveryError }) },
     close() {
       closed = true;
       if (retryTimer) clearTimeout(retryTimer);
+      keySet?.close();
     },
   };
 }

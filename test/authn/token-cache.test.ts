@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createTokenCache } from '../../src/authn/token-cache.js';
+import { createTokenCache, tokenCacheKey } from '../../src/authn/token-cache.js';
 
 // All times are explicit; the cache never reads a clock.
 const T0 = 1_700_000_000_000;
@@ -116,4 +116,54 @@ t.test('caches are independent', async (t) => {
   a.set('token', 'from-a', T0 + 1_000);
   t.equal(b.get('token', T0), undefined);
   t.equal(b.size, 0);
+});
+
+// A compact JWS: header.payload.signature, the signature 256 bytes as RS256 makes (342 base64url characters,
+// the last carrying 2 data bits and 4 unused ones).
+const HEADER = Buffer.from('{"alg":"RS256","kid":"k"}').toString('base64url');
+const PAYLOAD = Buffer.from('{"sub":"alice"}').toString('base64url');
+const SIG_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff));
+const SIG = SIG_BYTES.toString('base64url');
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const respell = (sig: string, low: number) => sig.slice(0, -1) + B64URL[(B64URL.indexOf(sig.at(-1)!) & 0b110000) | low];
+
+t.test('every spelling of one signature is one entry', async (t) => {
+  t.equal(SIG.length, 342);
+  const spellings = Array.from({ length: 16 }, (_, low) => `${HEADER}.${PAYLOAD}.${respell(SIG, low)}`);
+  t.equal(new Set(spellings).size, 16, '16 distinct strings');
+  t.equal(new Set(spellings.map(tokenCacheKey)).size, 1, 'one key');
+  const cache = createTokenCache<string>(10);
+  cache.set(spellings[0]!, 'alice', T0 + 60_000);
+  for (const s of spellings) t.equal(cache.get(s, T0), 'alice');
+  t.equal(cache.size, 1);
+});
+
+t.test('other signatures, headers and payloads are other entries', async (t) => {
+  const other = Buffer.from(SIG_BYTES);
+  other[100] = other[100]! ^ 1;
+  const tokens = [
+    `${HEADER}.${PAYLOAD}.${SIG}`,
+    `${HEADER}.${PAYLOAD}.${other.toString('base64url')}`, // one bit of the signature differs
+    `${HEADER}.${PAYLOAD}.${SIG.slice(0, -4)}`, // a shorter signature
+    `${HEADER}.${Buffer.from('{"sub":"bob"}').toString('base64url')}.${SIG}`,
+    `${Buffer.from('{"alg":"RS256","kid":"j"}').toString('base64url')}.${PAYLOAD}.${SIG}`,
+    // header and payload are taken as received: a different split of the same characters is another token
+    `${HEADER}${PAYLOAD.slice(0, 2)}.${PAYLOAD.slice(2)}.${SIG}`,
+  ];
+  t.equal(new Set(tokens.map(tokenCacheKey)).size, tokens.length, 'all distinct');
+});
+
+t.test('strings that are not a compact JWS are keyed as they are', async (t) => {
+  const jws = `${HEADER}.${PAYLOAD}.${SIG}`;
+  const lookalikes = [
+    `${jws} `, // Buffer's decoder would skip these characters; the key must not
+    `${HEADER}.${PAYLOAD}.${SIG.slice(0, 100)}!${SIG.slice(100)}`,
+    `${HEADER}.${PAYLOAD}.${SIG}A`, // length % 4 === 1: not base64
+    `${HEADER}.${PAYLOAD}.${SIG}=`,
+    `${HEADER}.${PAYLOAD}`,
+    `${HEADER}.${PAYLOAD}.${SIG}.x`,
+  ];
+  const keys = new Set([jws, ...lookalikes].map(tokenCacheKey));
+  t.equal(keys.size, lookalikes.length + 1, 'no lookalike shares the JWS\'s key or another\'s');
+  t.equal(tokenCacheKey(`${HEADER}.${PAYLOAD}.${SIG}A`), tokenCacheKey(`${HEADER}.${PAYLOAD}.${SIG}A`), 'stable');
 });
