@@ -5,6 +5,10 @@
  * Credentials are refreshed in the background (client-node re-reads a projected token file at most
  * every 60 s), so the request path only reads cached values. TLS to the API server is always verified:
  * a kubeconfig with `insecure-skip-tls-verify` or an `http://` server is refused at start-up.
+ *
+ * `probe()` backs the unauthenticated `/readyz`: concurrent callers share one upstream request and its
+ * answer is reused for `probeCacheMs`, so no number of `/readyz` requests turns into more than about one
+ * credentialed request (and one connection) per `probeCacheMs` to the API server.
  */
 import https from 'node:https';
 import tls from 'node:tls';
@@ -17,7 +21,11 @@ export interface UpstreamSettings {
   /** Test hook: root prefix for the in-cluster service-account files. */
   inClusterPathPrefix?: string;
   refreshSeconds?: number;
+  /** How long a probe() answer is reused, in milliseconds (default {@link DEFAULT_PROBE_CACHE_MS}; 0: not reused). */
+  probeCacheMs?: number;
 }
+
+export const DEFAULT_PROBE_CACHE_MS = 1000;
 
 export interface Upstream {
   readonly target: URL;
@@ -29,7 +37,11 @@ export interface Upstream {
   upgradeAgent(): https.Agent;
   /** kubegate's own `Authorization` value, or undefined when it authenticates with a client certificate. */
   authorization(): string | undefined;
-  /** Any HTTP answer from the API server but 401 and 5xx means reachable with working credentials. */
+  /**
+   * Any HTTP answer from the API server but 401 and 5xx means reachable with working credentials. Callers
+   * while a probe is in flight get its answer; an answer is reused for `probeCacheMs` after it arrived.
+   * `timeoutMs` (default 2000) applies to the request this call starts, if it starts one.
+   */
   probe(timeoutMs?: number): Promise<boolean>;
   close(): void;
 }
@@ -122,6 +134,23 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   }, (s.refreshSeconds ?? 10) * 1000);
   refresh.unref();
 
+  const probeOnce = (timeoutMs: number) =>
+    new Promise<boolean>((resolve) => {
+      const headers: Record<string, string> = {};
+      if (material.authorization) headers.authorization = material.authorization;
+      const req = https.request(new URL(`${pathPrefix}/readyz`, target), { agent, headers, timeout: timeoutMs }, (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        resolve(code !== 401 && code < 500);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+  const probeCacheMs = s.probeCacheMs ?? DEFAULT_PROBE_CACHE_MS;
+  let probeInFlight: Promise<boolean> | undefined;
+  let lastProbe: { ok: boolean; at: number } | undefined;
+
   return {
     target,
     pathPrefix,
@@ -129,18 +158,15 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
     upgradeAgent: () => upgradeAgent,
     authorization: () => material.authorization,
     probe(timeoutMs = 2000) {
-      return new Promise((resolve) => {
-        const headers: Record<string, string> = {};
-        if (material.authorization) headers.authorization = material.authorization;
-        const req = https.request(new URL(`${pathPrefix}/readyz`, target), { agent, headers, timeout: timeoutMs }, (res) => {
-          res.resume();
-          const code = res.statusCode ?? 0;
-          resolve(code !== 401 && code < 500);
+      if (lastProbe !== undefined && performance.now() - lastProbe.at < probeCacheMs) return Promise.resolve(lastProbe.ok);
+      probeInFlight ??= probeOnce(timeoutMs)
+        .catch(() => false)
+        .then((ok) => {
+          lastProbe = { ok, at: performance.now() };
+          probeInFlight = undefined;
+          return ok;
         });
-        req.on('timeout', () => req.destroy());
-        req.on('error', () => resolve(false));
-        req.end();
-      });
+      return probeInFlight;
     },
     close() {
       clearInterval(refresh);

@@ -29,6 +29,8 @@ export interface FakeApiServer {
   readonly url: string;
   readonly port: number;
   readonly requests: RecordedRequest[];
+  /** TLS connections accepted so far (handshake completed). */
+  readonly tlsConnections: number;
   /** Requests that broke kubegate's promises: wrong credential or no Impersonate-User. */
   readonly violations: string[];
   route(method: string, path: string, handler: Route): void;
@@ -131,6 +133,8 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     req.resume();
     json(res, 404, status(404, 'NotFound', `fake: no route for ${req.method} ${path}`));
   });
+  let tlsConnections = 0;
+  server.on('secureConnection', () => tlsConnections++);
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.add(socket);
@@ -155,6 +159,9 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     url: `https://127.0.0.1:${port}`,
     port,
     requests,
+    get tlsConnections() {
+      return tlsConnections;
+    },
     violations,
     route,
     upgradeRoute: (path, handler) => upgradeRoutes.set(path, handler),

@@ -1,7 +1,10 @@
 /**
  * The API server side (src/upstream/upstream.ts): what loadUpstream refuses at start-up, the in-cluster
  * service account (and its token rotation), TLS verification of the API server (directly and end to end
- * through kubegate), and client-certificate credentials.
+ * through kubegate), client-certificate credentials, and how often /readyz's probe reaches the API server.
+ *
+ * Slow: 'a rotated token file is picked up' waits in real time (~61 s) for client-node's FileAuth, which
+ * re-reads a token file at most every 60 s on its own clock.
  */
 import t from 'tap';
 import { createServer } from 'node:https';
@@ -12,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubegateError } from '../../src/errors/errors.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { loadUpstream, type Upstream, type UpstreamSettings } from '../../src/upstream/upstream.js';
+import { DEFAULT_PROBE_CACHE_MS, loadUpstream, type Upstream, type UpstreamSettings } from '../../src/upstream/upstream.js';
 import { startFakeApiServer } from '../support/fake-apiserver.js';
 import { startTestIssuer } from '../support/oidc-issuer.js';
 import { eventually, startOwnKubegate } from '../support/own-kubegate.js';
@@ -234,4 +237,83 @@ t.test('client-certificate credentials', async (t) => {
   t.equal(String(upstream.agent().options.cert), client.cert);
   t.equal(await upstream.probe(), true, 'an API server requiring a client certificate accepts kubegate');
   t.same(subjects, ['O=kubegate-proxies,CN=kubegate'], 'it saw kubegate\'s certificate');
+});
+
+t.test('probe() is single-flight and briefly cached: /readyz cannot fan out to the API server', async (t) => {
+  const pki = createPki();
+  t.teardown(() => pki.cleanup());
+  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: TOKEN });
+  t.teardown(() => fake.close());
+  const file = writeKubeconfig(pki, kubeconfig(`server: ${JSON.stringify(fake.url)}, certificate-authority: ${JSON.stringify(pki.caFile)}`, `token: ${JSON.stringify(TOKEN)}`));
+  const readyzRequests = () => fake.requests.filter((q) => q.url === '/readyz').length;
+
+  /** Hold every /readyz answer until release(), with this status. */
+  function gateReadyz(status: number): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    fake.route('GET', '/readyz', (req, res) => {
+      req.resume();
+      void gate.then(() => res.writeHead(status, { 'content-length': 2 }).end('ok'));
+    });
+    return release;
+  }
+
+  t.test('N concurrent probes: one upstream request on one connection, one answer for all', async (t) => {
+    const CACHE_MS = 300;
+    const upstream = await load(t, { kubeconfig: file, probeCacheMs: CACHE_MS });
+    const release = gateReadyz(200);
+    const before = { requests: readyzRequests(), connections: fake.tlsConnections };
+    const first = Array.from({ length: 250 }, () => upstream.probe());
+    // The first request is at the API server, unanswered: more probes arrive while it is in flight.
+    await eventually('the first probe at the API server', () => (readyzRequests() > before.requests ? true : undefined), 10_000, 5);
+    const joined = Array.from({ length: 250 }, () => upstream.probe());
+    release();
+    t.strictSame(new Set(await Promise.all([...first, ...joined])), new Set([true]), 'all 500 callers got the answer');
+    t.equal(readyzRequests() - before.requests, 1, '500 concurrent probes made one upstream request');
+    t.equal(fake.tlsConnections - before.connections, 1, 'over one TLS connection');
+
+    // Right after: the answer is reused, nothing is sent.
+    t.strictSame(new Set(await Promise.all(Array.from({ length: 100 }, () => upstream.probe()))), new Set([true]));
+    t.equal(readyzRequests() - before.requests, 1, 'probes within probeCacheMs reuse the answer');
+
+    // After the cache age: one new request (and again only one for concurrent callers).
+    await new Promise((resolve) => setTimeout(resolve, CACHE_MS + 100));
+    t.strictSame(await Promise.all([upstream.probe(), upstream.probe(), upstream.probe()]), [true, true, true]);
+    t.equal(readyzRequests() - before.requests, 2, 'a probe after probeCacheMs asks the API server again');
+    t.same(fake.violations, []);
+  });
+
+  t.test('a failing answer is shared and cached the same way', async (t) => {
+    const upstream = await load(t, { kubeconfig: file, probeCacheMs: 60_000 });
+    const release = gateReadyz(503);
+    const before = readyzRequests();
+    const probes = Array.from({ length: 100 }, () => upstream.probe());
+    await eventually('the probe at the API server', () => (readyzRequests() > before ? true : undefined), 10_000, 5);
+    release();
+    t.strictSame(new Set(await Promise.all(probes)), new Set([false]), '503: not ready, for every caller');
+    t.equal(await upstream.probe(), false, 'reused');
+    t.equal(readyzRequests() - before, 1, 'one upstream request');
+  });
+
+  t.test('a probe that times out ends the flight: the next caller after the cache age starts a new one', async (t) => {
+    const upstream = await load(t, { kubeconfig: file, probeCacheMs: 0 });
+    const release = gateReadyz(200);
+    t.teardown(release);
+    const before = readyzRequests();
+    t.strictSame(await Promise.all([upstream.probe(100), upstream.probe(100)]), [false, false], 'no answer within the timeout: not ready');
+    t.equal(readyzRequests() - before, 1);
+    fake.route('GET', '/readyz', (req, res) => (req.resume(), res.writeHead(200, { 'content-length': 2 }).end('ok')));
+    t.equal(await upstream.probe(), true, 'probeCacheMs 0: not reused, a new request succeeds');
+    t.equal(readyzRequests() - before, 2);
+  });
+
+  t.test('by default an answer is reused (DEFAULT_PROBE_CACHE_MS)', async (t) => {
+    fake.route('GET', '/readyz', (req, res) => (req.resume(), res.writeHead(200, { 'content-length': 2 }).end('ok')));
+    const upstream = await load(t, { kubeconfig: file });
+    const before = readyzRequests();
+    t.equal(await upstream.probe(), true);
+    t.equal(await upstream.probe(), true);
+    t.equal(readyzRequests() - before, 1, 'two probes in a row: one request');
+    t.equal(DEFAULT_PROBE_CACHE_MS, 1000);
+  });
 });
