@@ -74,6 +74,9 @@ export function auditEvent(ctx: RequestContext, code: number, now: Date = new Da
   if (ctx.strippedImpersonation.length > 0) {
     annotations['kubegate.io/stripped-impersonation-headers'] = [...new Set(ctx.strippedImpersonation)].join(',');
   }
+  if (ctx.strippedRequestHeaders.length > 0) {
+    annotations['kubegate.io/stripped-requestheader-headers'] = [...new Set(ctx.strippedRequestHeaders)].join(',');
+  }
   if (Object.keys(annotations).length > 0) event.annotations = annotations;
   return event;
 }

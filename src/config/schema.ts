@@ -4,6 +4,7 @@
  * prefixed with its path and the flag that sets it.
  */
 import { z } from 'zod';
+import { requestHeaderNameProblem } from '../impersonation/headers.js';
 
 /** JWS algorithms kube-apiserver accepts for ID tokens. `none` and HS* are refused: a symmetric key
  * shared with the identity provider would let anyone holding it mint tokens. */
@@ -30,6 +31,17 @@ const signingAlg = z.string().superRefine((value, ctx) => {
 });
 
 const claimName = nonEmpty.regex(/^[^\s]+$/, 'must be a claim name without spaces');
+
+/** A list of header names (or, for `prefix`, name prefixes) a front proxy may set; empty by default. */
+const requestHeaderList = (kind: 'header' | 'prefix') =>
+  z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const problem = requestHeaderNameProblem(value, kind);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .default([]);
 
 export const configSchema = z.strictObject({
   server: z
@@ -64,6 +76,23 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Allow mapped usernames/groups that start with `system:`. Off: an identity provider cannot mint system:masters. */
       allowSystemNames: z.boolean().default(false),
+    })
+    .prefault({}),
+  impersonation: z
+    .strictObject({
+      /**
+       * kube-apiserver's front-proxy ("requestheader") headers used by this cluster, stripped from every
+       * client request IN ADDITION to X-Remote-User, X-Remote-Uid, X-Remote-Group and X-Remote-Extra-*,
+       * which are always stripped. Mirror the cluster's --requestheader-* flags.
+       */
+      requestHeader: z
+        .strictObject({
+          usernameHeaders: requestHeaderList('header'),
+          uidHeaders: requestHeaderList('header'),
+          groupHeaders: requestHeaderList('header'),
+          extraHeadersPrefixes: requestHeaderList('prefix'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   upstream: z

@@ -2,9 +2,16 @@
  * Header hygiene and the one place that sets outgoing identity headers.
  *
  * `outgoingHeaders` copies the client's headers minus everything a client must never control
- * (credentials, impersonation, forwarding and hop-by-hop headers, and any header the client names in
+ * (credentials, identity headers, forwarding and hop-by-hop headers, and any header the client names in
  * its `Connection:` header), then sets kubegate's own credential and identity headers last, so nothing
  * the client sent can remove or override them.
+ *
+ * A client identity header is one of two kinds, decided in one place ({@link identityHeaderKind}):
+ * - `impersonation`: any `Impersonate-*` header;
+ * - `requestHeader`: kube-apiserver's front-proxy ("requestheader") headers, `X-Remote-User`,
+ *   `X-Remote-Uid`, `X-Remote-Group` and `X-Remote-Extra-*`, always, plus the names and prefixes configured
+ *   in `impersonation.requestHeader`. The API server believes these from a caller with a front-proxy client
+ *   certificate: should kubegate's own certificate be one, a client's `X-Remote-User` would pick the user.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { KubegateError } from '../errors/errors.js';
@@ -39,6 +46,84 @@ const FRAMING = new Set(['host', 'content-length', 'transfer-encoding']);
 
 const IMPERSONATE_PREFIX = 'impersonate-';
 
+/** The conventional requestheader names (kubeadm's front-proxy settings): stripped whatever is configured. */
+const DEFAULT_REQUEST_HEADERS: readonly string[] = ['x-remote-user', 'x-remote-uid', 'x-remote-group'];
+const DEFAULT_REQUEST_HEADER_PREFIXES: readonly string[] = ['x-remote-extra-'];
+
+/**
+ * Headers a requestheader name must not cover: kubegate sets them itself (the API server would read
+ * kubegate's own value as an identity) or needs them to frame and route the request.
+ */
+const KUBEGATE_NEEDED: readonly string[] = ['authorization', 'audit-id', 'x-forwarded-for', 'connection', 'upgrade', ...FRAMING];
+/** RFC 9110 token: what a header name may be made of. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Requestheader names a cluster's front proxy uses beyond the `X-Remote-*` defaults: the config section
+ * `impersonation.requestHeader`, mirroring kube-apiserver's `--requestheader-*` flags. Any case.
+ */
+export interface RequestHeaderNames {
+  usernameHeaders: readonly string[];
+  uidHeaders: readonly string[];
+  groupHeaders: readonly string[];
+  /** Matched as prefixes of the header name, like kube-apiserver's `--requestheader-extra-headers-prefix`. */
+  extraHeadersPrefixes: readonly string[];
+}
+
+type IdentityHeaderKind = 'impersonation' | 'requestHeader';
+
+/**
+ * Whether a client header carries an identity claim, and which kind. The one definition of "client
+ * identity header", used by {@link outgoingHeaders} and {@link clientIdentityHeaders}.
+ * @param name the header name, lower-cased.
+ */
+function identityHeaderKind(name: string, names: RequestHeaderNames): IdentityHeaderKind | undefined {
+  if (name.startsWith(IMPERSONATE_PREFIX)) return 'impersonation';
+  if (DEFAULT_REQUEST_HEADERS.includes(name) || DEFAULT_REQUEST_HEADER_PREFIXES.some((p) => name.startsWith(p))) return 'requestHeader';
+  const is = (configured: string) => configured.toLowerCase() === name;
+  if (names.usernameHeaders.some(is) || names.uidHeaders.some(is) || names.groupHeaders.some(is)) return 'requestHeader';
+  if (names.extraHeadersPrefixes.some((p) => name.startsWith(p.toLowerCase()))) return 'requestHeader';
+  return undefined;
+}
+
+/** Lower-cased names of the client identity headers present, by kind, each name once, in order of appearance. */
+export interface ClientIdentityHeaders {
+  impersonation: string[];
+  requestHeaders: string[];
+}
+
+/**
+ * The client identity headers a request carries, for the audit record of a request refused before
+ * {@link outgoingHeaders} ran. Pure.
+ * @param rawHeaders Node's `req.rawHeaders` (name, value, name, value, …).
+ * @param names `impersonation.requestHeader` from the config.
+ * @example
+ * const { impersonation, requestHeaders } = clientIdentityHeaders(req.rawHeaders, config.impersonation.requestHeader);
+ */
+export function clientIdentityHeaders(rawHeaders: readonly string[], names: RequestHeaderNames): ClientIdentityHeaders {
+  requireNames(names, 'clientIdentityHeaders');
+  const found = { impersonation: new Set<string>(), requestHeader: new Set<string>() };
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const kind = identityHeaderKind(name, names);
+    if (kind !== undefined) found[kind].add(name);
+  }
+  return { impersonation: [...found.impersonation], requestHeaders: [...found.requestHeader] };
+}
+
+/**
+ * Why a name cannot be configured as a requestheader header (or, with `prefix`, as an extra-headers
+ * prefix), or undefined when it can. For config validation of `impersonation.requestHeader`.
+ */
+export function requestHeaderNameProblem(name: string, kind: 'header' | 'prefix'): string | undefined {
+  if (!HTTP_TOKEN.test(name)) return `must be an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(name)}`;
+  const lower = name.toLowerCase();
+  const covered = KUBEGATE_NEEDED.filter((needed) => (kind === 'prefix' ? needed.startsWith(lower) : needed === lower));
+  if (lower.startsWith(IMPERSONATE_PREFIX) || (kind === 'prefix' && IMPERSONATE_PREFIX.startsWith(lower))) covered.push('impersonate-*');
+  if (covered.length === 0) return undefined;
+  return `${JSON.stringify(name)} would ${kind === 'prefix' ? 'cover' : 'be'} ${covered.join(', ')}, which kubegate sets itself or must forward`;
+}
+
 export interface OutgoingIdentity {
   user: UserInfo;
   /** kubegate's own credential, e.g. `Bearer <service-account token>`; undefined with client-certificate auth. */
@@ -47,6 +132,8 @@ export interface OutgoingIdentity {
   clientAddress: string;
   /** For a validated protocol upgrade: the protocol to request upstream. */
   upgrade?: UpgradeProtocol | undefined;
+  /** `impersonation.requestHeader` from the config: requestheader names stripped beyond the `X-Remote-*` defaults. */
+  requestHeaderNames: RequestHeaderNames;
 }
 
 export type UpgradeProtocol = 'websocket' | 'SPDY/3.1';
@@ -55,13 +142,17 @@ export interface HygieneResult {
   headers: OutgoingHttpHeaders;
   /** Lower-cased names of client `Impersonate-*` headers that were removed (for the audit record). */
   strippedImpersonation: string[];
+  /** Lower-cased names of client requestheader headers (`X-Remote-*`, configured ones) that were removed. */
+  strippedRequestHeaders: string[];
 }
 
 /**
  * Build the headers sent to the API server. Pure.
  * @throws KubegateError IDENTITY_INVALID when the identity cannot be expressed as header values.
+ * @throws TypeError when `requestHeaderNames` is missing (a caller's mistake).
  */
 export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentity): HygieneResult {
+  requireNames(id.requestHeaderNames, 'outgoingHeaders');
   const connectionListed = new Set<string>();
   for (const token of headerList(client.connection)) {
     const name = token.trim().toLowerCase();
@@ -69,18 +160,19 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
   }
 
   const headers: OutgoingHttpHeaders = {};
-  const strippedImpersonation: string[] = [];
+  const stripped = { impersonation: [] as string[], requestHeader: [] as string[] };
   for (const [rawName, value] of Object.entries(client)) {
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (name.startsWith(IMPERSONATE_PREFIX)) {
-      strippedImpersonation.push(name);
+    const kind = identityHeaderKind(name, id.requestHeaderNames);
+    if (kind !== undefined) {
+      stripped[kind].push(name);
       continue;
     }
     if (ALWAYS_STRIPPED.has(name) || connectionListed.has(name)) continue;
     headers[name] = value;
   }
-  // A WebSocket client's token may ride in a subprotocol: it must not travel upstream either.
+  // A WebSocket client's token may ride in a subprotocol: it must not travel upstream either, on any request.
   const protocols = headers['sec-websocket-protocol'];
   if (typeof protocols === 'string') {
     const kept = protocols.split(',').map((p) => p.trim()).filter((p) => p && !p.startsWith(WEBSOCKET_TOKEN_PROTOCOL_PREFIX));
@@ -97,7 +189,11 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
   Object.assign(headers, impersonationHeaders(id.user));
   headers['x-forwarded-for'] = id.clientAddress;
   headers['audit-id'] = id.auditId;
-  return { headers, strippedImpersonation };
+  return { headers, strippedImpersonation: stripped.impersonation, strippedRequestHeaders: stripped.requestHeader };
+}
+
+function requireNames(names: RequestHeaderNames | undefined, fn: string): void {
+  if (!names) throw new TypeError(`${fn}: requestHeaderNames (config impersonation.requestHeader) is required`);
 }
 
 /** `Impersonate-*` headers for a user. `Impersonate-User` is always present. */
@@ -121,11 +217,10 @@ export function escapeExtraKey(key: string): string {
   let out = '';
   for (const byte of Buffer.from(key, 'utf8')) {
     const ch = String.fromCharCode(byte);
-    out += byte !== 0x25 && TOKEN_CHAR.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    out += byte !== 0x25 && HTTP_TOKEN.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }
-const TOKEN_CHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]$/;
 
 /** UTF-8 names travel as their raw bytes (as Go clients send them); control characters and surrounding whitespace are refused. */
 function headerValue(value: string, what: string): string {

@@ -18,5 +18,7 @@ export interface RequestContext {
   impersonated?: UserInfo;
   /** Client Impersonate-* header names that hygiene removed. */
   strippedImpersonation: string[];
+  /** Client requestheader (X-Remote-*) header names that hygiene removed. */
+  strippedRequestHeaders: string[];
   errorCode?: ErrorCode;
 }

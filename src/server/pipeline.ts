@@ -15,7 +15,7 @@ import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import { bearerToken } from '../authn/bearer.js';
 import { asKubegateError, KubegateError } from '../errors/errors.js';
-import { outgoingHeaders, type UpgradeProtocol } from '../impersonation/headers.js';
+import { clientIdentityHeaders, outgoingHeaders, type RequestHeaderNames, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
 import { writeStatus } from '../errors/raw-response.js';
@@ -30,6 +30,8 @@ export interface PipelineDeps {
   forwarder: Forwarder;
   upgrades: UpgradeForwarder;
   limits: LimitSettings;
+  /** `impersonation.requestHeader`: front-proxy header names stripped beyond the X-Remote-* defaults. */
+  requestHeaderNames: RequestHeaderNames;
   audit: AuditSink;
   log: Logger;
 }
@@ -112,18 +114,20 @@ async function prepare(
   upgrade: UpgradeProtocol | undefined,
 ): Promise<{ headers: OutgoingHttpHeaders; limits: Limits }> {
   // 3. Authenticate the bearer ID token and map its claims to the user to impersonate.
-  ctx.user = await deps.authenticator.authenticate(bearerToken(req));
+  ctx.user = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
   // 4. (elevation will adjust the impersonated identity here)
   ctx.impersonated = ctx.user;
   // 5. Hygiene, then kubegate's own credential and Impersonate-* headers, set in exactly one place.
-  const { headers, strippedImpersonation } = outgoingHeaders(req.headers, {
+  const { headers, strippedImpersonation, strippedRequestHeaders } = outgoingHeaders(req.headers, {
     user: ctx.impersonated,
     authorization: deps.upstream.authorization(),
     auditId: ctx.auditId,
     clientAddress: ctx.clientAddress,
     upgrade,
+    requestHeaderNames: deps.requestHeaderNames,
   });
   ctx.strippedImpersonation = strippedImpersonation;
+  ctx.strippedRequestHeaders = strippedRequestHeaders;
   return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(ctx.info), deps.limits) };
 }
 
@@ -131,7 +135,12 @@ async function prepare(
 function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, thrown: unknown): KubegateError {
   const err = asKubegateError(thrown);
   ctx.errorCode = err.code;
-  if (ctx.strippedImpersonation.length === 0) ctx.strippedImpersonation = impersonationHeaderNames(req);
+  if (ctx.strippedImpersonation.length === 0 && ctx.strippedRequestHeaders.length === 0) {
+    // Refused before hygiene ran: still record which identity headers the client tried.
+    const tried = clientIdentityHeaders(req.rawHeaders, deps.requestHeaderNames);
+    ctx.strippedImpersonation = tried.impersonation;
+    ctx.strippedRequestHeaders = tried.requestHeaders;
+  }
   deps.log.log(err.status >= 500 ? 'error' : 'info', 'request refused', {
     auditID: ctx.auditId,
     code: err.code,
@@ -154,6 +163,7 @@ function newContext(req: IncomingMessage): RequestContext {
     userAgent: typeof ua === 'string' ? ua : undefined,
     info: parseRequestInfo(method, url),
     strippedImpersonation: [],
+    strippedRequestHeaders: [],
   };
 }
 
@@ -181,13 +191,4 @@ function checkRequestTarget(url: string): void {
   if (!url.startsWith('/') || url.includes('#') || url.includes('\\')) {
     throw new KubegateError('REQUEST_UNSUPPORTED', 'request target is not an origin-form path', { details: { target: url.slice(0, 80) } });
   }
-}
-
-function impersonationHeaderNames(req: IncomingMessage): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!.toLowerCase();
-    if (name.startsWith('impersonate-')) names.push(name);
-  }
-  return names;
 }

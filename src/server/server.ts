@@ -65,7 +65,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   );
   const forwarder = createForwarder(upstream);
   const upgrades = createUpgradeForwarder(upstream);
-  const handlers = createHandlers({ authenticator, upstream, forwarder, upgrades, limits: config.proxy, audit, log });
+  const handlers = createHandlers({ authenticator, upstream, forwarder, upgrades, limits: config.proxy, requestHeaderNames: config.impersonation.requestHeader, audit, log });
 
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
   server.on('request', handlers.request);

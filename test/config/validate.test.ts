@@ -90,6 +90,11 @@ t.test('defaults are applied', async (t) => {
   t.equal(c.identity.allowSystemNames, false);
   t.equal(c.audit.logPath, '-');
   t.equal(c.upstream.kubeconfig, undefined);
+  t.strictSame(
+    c.impersonation.requestHeader,
+    { usernameHeaders: [], uidHeaders: [], groupHeaders: [], extraHeadersPrefixes: [] },
+    'no requestheader names beyond the X-Remote-* defaults hygiene always strips',
+  );
 
   const loaded = loadConfig(minimalFlags, {});
   t.strictSame(loaded.config, c, 'loadConfig from flags yields the same defaults');
@@ -102,6 +107,7 @@ t.test('explicit values are kept, not replaced by defaults', async (t) => {
     server: { ...raw.server, securePort: 0, bindAddress: '127.0.0.1' },
     oidc: { ...raw.oidc, usernameClaim: 'email', signingAlgs: ['ES256', 'PS512'], usernamePrefix: '-' },
     audit: { logPath: '/var/log/kubegate/audit.log' },
+    impersonation: { requestHeader: { usernameHeaders: ['X-Front-User'], groupHeaders: ['X-Front-Group', 'X-Front-Groups'], extraHeadersPrefixes: ['X-Front-Extra-'] } },
   });
   t.equal(c.server.securePort, 0, 'port 0 (pick a free port) is valid');
   t.equal(c.server.bindAddress, '127.0.0.1');
@@ -109,6 +115,12 @@ t.test('explicit values are kept, not replaced by defaults', async (t) => {
   t.equal(c.oidc.usernamePrefix, '-');
   t.strictSame(c.oidc.signingAlgs, ['ES256', 'PS512']);
   t.equal(c.audit.logPath, '/var/log/kubegate/audit.log');
+  t.strictSame(c.impersonation.requestHeader, {
+    usernameHeaders: ['X-Front-User'],
+    uidHeaders: [],
+    groupHeaders: ['X-Front-Group', 'X-Front-Groups'],
+    extraHeadersPrefixes: ['X-Front-Extra-'],
+  });
 });
 
 t.test('every problem is reported at once, with its path and flag', async (t) => {
@@ -129,6 +141,8 @@ t.test('invalid configurations name the offending path', async (t) => {
   const base = minimal();
   const withServer = (server: Record<string, unknown>) => ({ ...base, server: { ...base.server, ...server } });
   const withOidc = (oidc: Record<string, unknown>) => ({ ...base, oidc: { ...base.oidc, ...oidc } });
+  const withRequestHeader = (requestHeader: Record<string, unknown>) => ({ ...base, impersonation: { requestHeader } });
+  const rh = 'impersonation.requestHeader';
   const cases: [name: string, raw: unknown, paths: string[]][] = [
     ['empty config', {}, ['server.tlsCertFile', 'server.tlsPrivateKeyFile', 'oidc.issuerUrl', 'oidc.clientId']],
     ['unknown top-level key', { ...base, listen: ':8443' }, ['listen']],
@@ -156,6 +170,25 @@ t.test('invalid configurations name the offending path', async (t) => {
     ['negative port', withServer({ securePort: -1 }), ['server.securePort']],
     ['fractional port', withServer({ securePort: 84.43 }), ['server.securePort']],
     ['allowSystemNames as a string', { ...base, identity: { allowSystemNames: 'yes' } }, ['identity.allowSystemNames']],
+    ['unknown impersonation key', { ...base, impersonation: { requestHeaders: {} } }, ['impersonation.requestHeaders']],
+    ['unknown requestHeader key (kube-apiserver flag spelling)', withRequestHeader({ usernameHeader: ['X-User'] }), [`${rh}.usernameHeader`]],
+    ['requestheader names as a string, not a list', withRequestHeader({ usernameHeaders: 'X-User' }), [`${rh}.usernameHeaders`]],
+    ['requestheader name with a space', withRequestHeader({ usernameHeaders: ['X Front User'] }), [`${rh}.usernameHeaders.0`]],
+    ['requestheader name with a colon', withRequestHeader({ groupHeaders: ['X-Ok', 'X-Group:'] }), [`${rh}.groupHeaders.1`]],
+    ['empty requestheader name', withRequestHeader({ uidHeaders: [''] }), [`${rh}.uidHeaders.0`]],
+    ['non-ASCII requestheader name', withRequestHeader({ usernameHeaders: ['X-Üser'] }), [`${rh}.usernameHeaders.0`]],
+    ['requestheader name that is a number', withRequestHeader({ groupHeaders: [7] }), [`${rh}.groupHeaders.0`]],
+    ['empty extra-headers prefix (would strip every header)', withRequestHeader({ extraHeadersPrefixes: [''] }), [`${rh}.extraHeadersPrefixes.0`]],
+    ['prefix with a space', withRequestHeader({ extraHeadersPrefixes: ['X-Extra '] }), [`${rh}.extraHeadersPrefixes.0`]],
+    ['Authorization as a username header (kubegate sets it)', withRequestHeader({ usernameHeaders: ['Authorization'] }), [`${rh}.usernameHeaders.0`]],
+    ['Audit-Id as a uid header (kubegate sets it)', withRequestHeader({ uidHeaders: ['audit-id'] }), [`${rh}.uidHeaders.0`]],
+    ['Impersonate-Group as a group header (kubegate sets it)', withRequestHeader({ groupHeaders: ['IMPERSONATE-GROUP'] }), [`${rh}.groupHeaders.0`]],
+    ['Content-Length as a group header (framing)', withRequestHeader({ groupHeaders: ['Content-Length'] }), [`${rh}.groupHeaders.0`]],
+    ['Host as a username header (framing)', withRequestHeader({ usernameHeaders: ['host'] }), [`${rh}.usernameHeaders.0`]],
+    ['prefix covering X-Forwarded-For', withRequestHeader({ extraHeadersPrefixes: ['X-Forwarded-'] }), [`${rh}.extraHeadersPrefixes.0`]],
+    ['prefix covering Content-Length', withRequestHeader({ extraHeadersPrefixes: ['Content-'] }), [`${rh}.extraHeadersPrefixes.0`]],
+    ['prefix covering Impersonate-*', withRequestHeader({ extraHeadersPrefixes: ['Imp'] }), [`${rh}.extraHeadersPrefixes.0`]],
+    ['prefix inside Impersonate-*', withRequestHeader({ extraHeadersPrefixes: ['Impersonate-Extra-'] }), [`${rh}.extraHeadersPrefixes.0`]],
   ];
   for (const [name, raw, paths] of cases) {
     t.test(name, async (t) => {
@@ -174,6 +207,10 @@ t.test('issue texts explain refused algorithms and unknown keys', async (t) => {
   t.match(unknown, /unknown setting/);
   const [missing] = issuesOf(t, { ...base, oidc: { issuerUrl: base.oidc.issuerUrl } });
   t.match(missing, /^oidc\.clientId \(--oidc-client-id\): is required$/);
+  const [badName] = issuesOf(t, { ...base, impersonation: { requestHeader: { usernameHeaders: ['X Front User'] } } });
+  t.match(badName, /^impersonation\.requestHeader\.usernameHeaders\.0 \(--requestheader-username-headers\): must be an HTTP header name/);
+  const [reserved] = issuesOf(t, { ...base, impersonation: { requestHeader: { extraHeadersPrefixes: ['X-Forwarded-'] } } });
+  t.match(reserved, /x-forwarded-for, which kubegate sets itself/);
 });
 
 t.test('valid variations are accepted', async (t) => {
@@ -184,6 +221,9 @@ t.test('valid variations are accepted', async (t) => {
   t.equal(validateConfig({ ...base, oidc: { ...base.oidc, issuerUrl: 'https://login.example.com/realms/k8s' } }).ok, true, 'issuer with a path');
   t.equal(validateConfig({ ...base, oidc: { ...base.oidc, issuerUrl: 'https://issuer.example.com:8443' } }).ok, true, 'issuer with a port');
   t.equal(validateConfig({ ...base, server: { ...base.server, securePort: 65535 } }).ok, true, 'port 65535');
+  const requestHeader = { usernameHeaders: ['X-Remote-User', 'x_front.user~1'], uidHeaders: ['X-Front-Uid'], groupHeaders: ['X-Front-Group'], extraHeadersPrefixes: ['X-Remote-Extra-', 'x-front-extra-', 'X-Front'] };
+  t.equal(validateConfig({ ...base, impersonation: { requestHeader } }).ok, true, 'requestheader names: the defaults repeated, token characters, prefixes');
+  t.equal(validateConfig({ ...base, impersonation: {} }).ok, true, 'an empty impersonation section');
 });
 
 t.test('loadConfig: file, env and flags', async (t) => {
@@ -312,6 +352,32 @@ t.test('flags', async (t) => {
 
   t.test('out of range --secure-port', async (t) => {
     t.strictSame(pathsOf(loadIssues(t, [...minimalFlags, '--secure-port', '65536'])), ['server.securePort']);
+  });
+
+  t.test('requestheader flags are comma-separated lists; env works too', async (t) => {
+    const { config } = loadConfig(
+      [
+        ...minimalFlags,
+        '--requestheader-username-headers', 'X-Front-User, X-Proxy-User',
+        '--requestheader-uid-headers', 'X-Front-Uid',
+        '--requestheader-extra-headers-prefix', 'X-Front-Extra-,X-Proxy-Extra-',
+      ],
+      { KUBEGATE_REQUESTHEADER_GROUP_HEADERS: 'X-Front-Group' },
+    );
+    t.strictSame(config.impersonation.requestHeader, {
+      usernameHeaders: ['X-Front-User', 'X-Proxy-User'],
+      uidHeaders: ['X-Front-Uid'],
+      groupHeaders: ['X-Front-Group'],
+      extraHeadersPrefixes: ['X-Front-Extra-', 'X-Proxy-Extra-'],
+    });
+  });
+
+  t.test('a bad requestheader flag names the flag and the element', async (t) => {
+    const issues = loadIssues(t, [...minimalFlags, '--requestheader-group-headers', 'X-Front-Group,X Bad', '--requestheader-extra-headers-prefix', 'Content-']);
+    t.strictSame(pathsOf(issues).sort(), ['impersonation.requestHeader.extraHeadersPrefixes.0', 'impersonation.requestHeader.groupHeaders.1']);
+    assertFlagsNamed(t, issues);
+    t.ok(issues.some((i) => i.includes('(--requestheader-group-headers)')));
+    t.ok(issues.some((i) => i.includes('(--requestheader-extra-headers-prefix)')));
   });
 
   t.test('boolean flag', async (t) => {

@@ -22,8 +22,11 @@ function rawRequest(h: Harness, head: string[], body = ''): Promise<string> {
   });
 }
 
+/** The cluster's front proxy uses its own requestheader names too (kube-apiserver --requestheader-*). */
+const FRONT_PROXY = { requestHeader: { usernameHeaders: ['X-Front-User'], groupHeaders: ['X-Front-Group'], extraHeadersPrefixes: ['X-Front-Extra-'] } };
+
 t.test('request path', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ config: { impersonation: FRONT_PROXY } });
   t.teardown(() => h.close());
   const alice = await h.issuer.mintIdToken({ sub: 'alice-sub', claims: ALICE });
 
@@ -97,7 +100,15 @@ t.test('request path', async (t) => {
     t.equal(h.fake.requests.length, before);
   });
 
-  t.test('client Impersonate-* and Authorization never reach the API server, whatever case, count or Connection', async (t) => {
+  t.test('the bearer-token subprotocol is no credential on a plain request → 401, nothing forwarded', async (t) => {
+    const before = h.fake.requests.length;
+    const protocol = `base64url.bearer.authorization.k8s.io.${Buffer.from(alice).toString('base64url')}`;
+    const res = await h.send('/api/v1/namespaces/default/pods', { headers: [['Sec-WebSocket-Protocol', protocol]] });
+    t.equal(res.status, 401, 'kube-apiserver reads it only on a WebSocket upgrade; so does kubegate');
+    t.equal(h.fake.requests.length, before);
+  });
+
+  t.test('client Impersonate-*, X-Remote-* and Authorization never reach the API server, whatever case, count or Connection', async (t) => {
     const before = h.fake.requests.length;
     const response = await rawRequest(h, [
       'POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1',
@@ -109,10 +120,20 @@ t.test('request path', async (t) => {
       'Impersonate-Group: cluster-admins',
       'Impersonate-Uid: 0',
       'impersonate-extra-scopes: everything',
+      'X-Remote-User: admin',
+      'x-remote-user: root',
+      'X-REMOTE-GROUP: system:masters',
+      'X-Remote-Group: cluster-admins',
+      'X-Remote-Uid: 0',
+      'x-remote-extra-scopes: everything',
+      'X-Remote-Extra-Example.com%2Fscopes: everything',
+      'X-Front-User: admin',
+      'x-front-group: system:masters',
+      'X-FRONT-EXTRA-Scopes: everything',
       'X-Forwarded-For: 10.0.0.1',
       'X-Real-Ip: 10.0.0.2',
       'Audit-ID: chosen-by-client',
-      'Connection: close, Impersonate-User, Authorization, Audit-Id, X-Forwarded-For',
+      'Connection: close, Impersonate-User, Authorization, Audit-Id, X-Forwarded-For, X-Remote-User, X-Front-User',
       'Content-Type: application/json',
     ], '{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1"}');
     t.match(response, /^HTTP\/1\.1 201/);
@@ -123,11 +144,21 @@ t.test('request path', async (t) => {
     t.same(got.all('impersonate-group'), ['dev', 'ops']);
     t.same(got.all('impersonate-uid'), []);
     t.same(got.rawHeaders.filter(([n]) => /^impersonate-extra-/i.test(n)), []);
+    t.same(got.rawHeaders.filter(([n]) => /^x-(remote|front)-/i.test(n)), [], 'no requestheader header, default or configured');
     t.same(got.all('authorization'), [`Bearer ${SA_TOKEN}`]);
     t.same(got.all('x-forwarded-for'), ['127.0.0.1']);
     t.same(got.all('x-real-ip'), []);
     t.not(got.all('audit-id')[0], 'chosen-by-client');
     t.match(response, /"username":"alice@example.com"/);
+  });
+
+  t.test('a refused request carrying identity headers: 401, nothing forwarded (names audited below)', async (t) => {
+    const before = h.fake.requests.length;
+    const res = await h.send('/api/v1/namespaces/default/pods', {
+      headers: [['X-Remote-User', 'admin'], ['X-Front-Group', 'system:masters'], ['Impersonate-User', 'admin']],
+    });
+    t.equal(res.status, 401);
+    t.equal(h.fake.requests.length, before);
   });
 
   t.test('kubectl --as is not honoured yet: the header is stripped and the request runs as the user', async (t) => {
@@ -198,6 +229,18 @@ t.test('request path', async (t) => {
     t.ok(refused.every((r) => r.annotations?.['kubegate.io/error']?.startsWith('AUTHN_')));
     const stripped = records.find((r) => r.annotations?.['kubegate.io/stripped-impersonation-headers']);
     t.match(stripped?.annotations?.['kubegate.io/stripped-impersonation-headers'], /impersonate-user/);
+    const forwardedStripped = records.find((r) => r.responseStatus.code === 201 && r.annotations?.['kubegate.io/stripped-requestheader-headers']);
+    t.strictSame(
+      forwardedStripped?.annotations?.['kubegate.io/stripped-requestheader-headers']?.split(',').sort(),
+      ['x-front-extra-scopes', 'x-front-group', 'x-front-user', 'x-remote-extra-example.com%2fscopes', 'x-remote-extra-scopes', 'x-remote-group', 'x-remote-uid', 'x-remote-user'],
+      'a forwarded request\'s stripped requestheader names are audited',
+    );
+    const refusedStripped = records.find((r) => r.responseStatus.code === 401 && r.annotations?.['kubegate.io/stripped-requestheader-headers']);
+    t.match(refusedStripped?.annotations, {
+      'kubegate.io/error': 'AUTHN_MISSING_TOKEN',
+      'kubegate.io/stripped-requestheader-headers': 'x-remote-user,x-front-group',
+      'kubegate.io/stripped-impersonation-headers': 'impersonate-user',
+    }, 'so are a refused request\'s');
     const everything = records.map((r) => JSON.stringify(r)).join('\n') + h.logs.join('\n');
     for (const secret of [alice, SA_TOKEN, alice.split('.')[2]!]) t.notOk(everything.includes(secret), 'no token in audit or logs');
   });

@@ -1,7 +1,14 @@
 import t from 'tap';
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { escapeExtraKey, outgoingHeaders, type HygieneResult, type OutgoingIdentity } from '../../src/impersonation/headers.js';
+import {
+  clientIdentityHeaders,
+  escapeExtraKey,
+  outgoingHeaders,
+  type HygieneResult,
+  type OutgoingIdentity,
+  type RequestHeaderNames,
+} from '../../src/impersonation/headers.js';
 import type { UserInfo } from '../../src/identity/user.js';
 import { KubegateError } from '../../src/errors/errors.js';
 
@@ -13,8 +20,34 @@ const CLIENT_ADDRESS = '10.0.0.7';
 
 const alice: UserInfo = { username: 'alice', groups: ['dev', 'ops'], extra: {} };
 
+/** No requestheader names configured: only the X-Remote-* defaults are requestheader headers. */
+const NONE: RequestHeaderNames = { usernameHeaders: [], uidHeaders: [], groupHeaders: [], extraHeadersPrefixes: [] };
+/** A cluster whose front proxy uses its own names (configured in any case). */
+const FRONT: RequestHeaderNames = {
+  usernameHeaders: ['X-Front-User'],
+  uidHeaders: ['x-front-uid'],
+  groupHeaders: ['X-FRONT-GROUPS'],
+  extraHeadersPrefixes: ['X-Front-Extra-'],
+};
+
 function identity(user: UserInfo, overrides: Partial<OutgoingIdentity> = {}): OutgoingIdentity {
-  return { user, authorization: AUTH, auditId: AUDIT_ID, clientAddress: CLIENT_ADDRESS, ...overrides };
+  return { user, authorization: AUTH, auditId: AUDIT_ID, clientAddress: CLIENT_ADDRESS, requestHeaderNames: NONE, ...overrides };
+}
+
+/**
+ * The test's own statement of what a requestheader header is (kube-apiserver's rules): the X-Remote-*
+ * defaults always, plus the configured names (exact, any case) and prefixes (any case).
+ */
+function isRequestHeader(name: string, names: RequestHeaderNames): boolean {
+  const lower = name.toLowerCase();
+  const exact = ['X-Remote-User', 'X-Remote-Uid', 'X-Remote-Group', ...names.usernameHeaders, ...names.uidHeaders, ...names.groupHeaders];
+  const prefixes = ['X-Remote-Extra-', ...names.extraHeadersPrefixes];
+  return exact.some((n) => n.toLowerCase() === lower) || prefixes.some((p) => lower.startsWith(p.toLowerCase()));
+}
+
+/** An IncomingHttpHeaders object as Node's rawHeaders list (name, value, …). */
+function rawHeadersOf(client: IncomingHttpHeaders): string[] {
+  return Object.entries(client).flatMap(([name, value]) => (value === undefined ? [] : [name, String(value)]));
 }
 
 /** Headers that must never come from the client. */
@@ -57,6 +90,18 @@ function checkInvariants(t: Test, client: IncomingHttpHeaders, id: OutgoingIdent
     Object.keys(client).map((k) => k.toLowerCase()).filter((k) => k.startsWith('impersonate-')).sort(),
     'strippedImpersonation lists every client impersonation header',
   );
+  const clientRequestHeaders = Object.keys(client).filter((k) => isRequestHeader(k, id.requestHeaderNames));
+  for (const name of clientRequestHeaders) t.notOk(name.toLowerCase() in headers, `requestheader ${name} stripped`);
+  t.notOk(Object.keys(headers).some((k) => isRequestHeader(k, id.requestHeaderNames)), 'no requestheader header goes upstream');
+  t.strictSame(
+    [...result.strippedRequestHeaders].sort(),
+    clientRequestHeaders.map((k) => k.toLowerCase()).sort(),
+    'strippedRequestHeaders lists every client requestheader header',
+  );
+  // One definition of "identity header": the refused-request path reports what hygiene strips.
+  const reported = clientIdentityHeaders(rawHeadersOf(client), id.requestHeaderNames);
+  t.strictSame([...reported.impersonation].sort(), [...new Set(result.strippedImpersonation)].sort(), 'clientIdentityHeaders agrees on impersonation');
+  t.strictSame([...reported.requestHeaders].sort(), [...new Set(result.strippedRequestHeaders)].sort(), 'clientIdentityHeaders agrees on requestheader');
   // Node must accept every header kubegate emits.
   for (const [name, value] of Object.entries(headers)) {
     t.doesNotThrow(() => {
@@ -75,6 +120,8 @@ type Case = {
   id: OutgoingIdentity;
   headers: OutgoingHttpHeaders;
   stripped: string[];
+  /** Expected strippedRequestHeaders; default none. */
+  strippedRequest?: string[];
 };
 
 const kubegateOwn = (user: UserInfo, { withAuthorization = true } = {}): OutgoingHttpHeaders => ({
@@ -227,6 +274,99 @@ const cases: Case[] = [
     stripped: [],
   },
   {
+    name: 'requestheader defaults in any case are removed and reported; near misses pass',
+    client: {
+      host: 'kube.example.com',
+      'X-Remote-User': 'admin',
+      'x-remote-group': 'system:masters',
+      'X-REMOTE-UID': '0',
+      'X-Remote-Extra-Scopes': 'everything',
+      'x-remote-extra-example.com%2fscopes': 's',
+      'x-remote-users': 'not a requestheader name',
+      'x-remote-extra': 'the prefix is X-Remote-Extra- with its dash',
+      'x-remote-addr': '1.2.3.4',
+    },
+    id: identity(alice),
+    headers: {
+      host: 'kube.example.com',
+      'x-remote-users': 'not a requestheader name',
+      'x-remote-extra': 'the prefix is X-Remote-Extra- with its dash',
+      'x-remote-addr': '1.2.3.4',
+      ...kubegateOwn(alice),
+    },
+    stripped: [],
+    strippedRequest: ['x-remote-user', 'x-remote-group', 'x-remote-uid', 'x-remote-extra-scopes', 'x-remote-extra-example.com%2fscopes'],
+  },
+  {
+    // Node joins repeated headers into one value: one name to report.
+    name: 'repeated requestheader headers, as Node joins them',
+    client: { host: 'kube.example.com', 'x-remote-user': 'admin, root', 'x-remote-group': 'system:masters, dev' },
+    id: identity(alice),
+    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    stripped: [],
+    strippedRequest: ['x-remote-user', 'x-remote-group'],
+  },
+  {
+    name: 'configured requestheader names and prefixes are removed too, any case, defaults still',
+    client: {
+      host: 'kube.example.com',
+      'x-front-user': 'admin',
+      'X-Front-Uid': '0',
+      'x-front-groups': 'system:masters',
+      'x-front-extra-scopes': 's',
+      'X-FRONT-EXTRA-team': 't',
+      'x-remote-user': 'admin',
+      'x-remote-extra-scopes': 's',
+      'x-front-group': 'not configured (groups is)',
+      'x-front-extra': 'the prefix is X-Front-Extra- with its dash',
+    },
+    id: identity(alice, { requestHeaderNames: FRONT }),
+    headers: {
+      host: 'kube.example.com',
+      'x-front-group': 'not configured (groups is)',
+      'x-front-extra': 'the prefix is X-Front-Extra- with its dash',
+      ...kubegateOwn(alice),
+    },
+    stripped: [],
+    strippedRequest: ['x-front-user', 'x-front-uid', 'x-front-groups', 'x-front-extra-scopes', 'x-front-extra-team', 'x-remote-user', 'x-remote-extra-scopes'],
+  },
+  {
+    name: 'control: a front proxy\'s own names pass when not configured',
+    client: { host: 'kube.example.com', 'x-front-user': 'admin', 'x-front-extra-scopes': 's' },
+    id: identity(alice),
+    headers: { host: 'kube.example.com', 'x-front-user': 'admin', 'x-front-extra-scopes': 's', ...kubegateOwn(alice) },
+    stripped: [],
+  },
+  {
+    name: 'identity headers listed in Connection are still reported as stripped',
+    client: {
+      host: 'kube.example.com',
+      connection: 'close, X-Remote-User, Impersonate-User, x-remote-extra-a, X-Front-User',
+      'x-remote-user': 'admin',
+      'impersonate-user': 'admin',
+      'x-remote-extra-a': '1',
+      'x-front-user': 'admin',
+    },
+    id: identity(alice, { requestHeaderNames: FRONT }),
+    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    stripped: ['impersonate-user'],
+    strippedRequest: ['x-remote-user', 'x-remote-extra-a', 'x-front-user'],
+  },
+  {
+    name: 'the bearer token subprotocol never travels upstream, even on a plain request',
+    client: { host: 'kube.example.com', 'sec-websocket-protocol': 'v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.dG9rZW4' },
+    id: identity(alice),
+    headers: { host: 'kube.example.com', 'sec-websocket-protocol': 'v5.channel.k8s.io', ...kubegateOwn(alice) },
+    stripped: [],
+  },
+  {
+    name: 'a token subprotocol alone: the header goes',
+    client: { host: 'kube.example.com', 'sec-websocket-protocol': 'base64url.bearer.authorization.k8s.io.dG9rZW4' },
+    id: identity(alice),
+    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    stripped: [],
+  },
+  {
     name: 'undefined client values are skipped',
     client: { host: 'kube.example.com', accept: undefined },
     id: identity(alice),
@@ -242,6 +382,7 @@ t.test('outgoingHeaders table', async (t) => {
       const result = outgoingHeaders(frozenClient, c.id);
       t.strictSame(result.headers, c.headers, 'exact outgoing headers');
       t.strictSame([...result.strippedImpersonation].sort(), [...c.stripped].sort(), 'strippedImpersonation');
+      t.strictSame([...result.strippedRequestHeaders].sort(), [...(c.strippedRequest ?? [])].sort(), 'strippedRequestHeaders');
       checkInvariants(t, c.client, c.id, result);
     });
   }
@@ -284,8 +425,15 @@ t.test('raw request parsed by Node, then outgoingHeaders', async (t) => {
     'IMPERSONATE-GROUP: system:masters',
     'Impersonate-Uid: u',
     'Impersonate-Extra-Scopes: s',
+    'X-Remote-User: admin',
+    'x-remote-user: root',
+    'X-REMOTE-GROUP: system:masters',
+    'X-Remote-Group: dev',
+    'X-Remote-Uid: 0',
+    'x-Remote-Extra-Scopes: all',
+    'X-Front-User: admin',
     'X-Forwarded-For: 1.2.3.4',
-    'Connection: keep-alive, Impersonate-User, Authorization, X-Kubegate-Test',
+    'Connection: keep-alive, Impersonate-User, Authorization, X-Kubegate-Test, X-Remote-User',
     'X-Kubegate-Test: 1',
     'Content-Type: application/json',
     'Content-Length: 2',
@@ -297,8 +445,9 @@ t.test('raw request parsed by Node, then outgoingHeaders', async (t) => {
   t.equal(req.headers['impersonate-user'], 'a, b', 'Node joins the duplicated impersonate-user');
   t.equal(req.headers.authorization, 'x');
   t.equal(req.headers['x-kubegate-test'], '1');
+  t.equal(req.headers['x-remote-user'], 'admin, root', 'and the duplicated x-remote-user');
 
-  const id = identity(alice);
+  const id = identity(alice, { requestHeaderNames: FRONT });
   const result = outgoingHeaders(req.headers, id);
   t.strictSame(result.headers, {
     host: 'kube.example.com',
@@ -308,7 +457,15 @@ t.test('raw request parsed by Node, then outgoingHeaders', async (t) => {
   });
   t.notOk('x-kubegate-test' in result.headers, 'header named in Connection dropped');
   t.strictSame([...result.strippedImpersonation].sort(), ['impersonate-extra-scopes', 'impersonate-group', 'impersonate-uid', 'impersonate-user']);
+  t.strictSame([...result.strippedRequestHeaders].sort(), ['x-front-user', 'x-remote-extra-scopes', 'x-remote-group', 'x-remote-uid', 'x-remote-user']);
   checkInvariants(t, req.headers, id, result);
+
+  // A request refused before hygiene reports the same names from its raw headers: once each, lower-cased.
+  t.strictSame(clientIdentityHeaders(req.rawHeaders, FRONT), {
+    impersonation: ['impersonate-user', 'impersonate-group', 'impersonate-uid', 'impersonate-extra-scopes'],
+    requestHeaders: ['x-remote-user', 'x-remote-group', 'x-remote-uid', 'x-remote-extra-scopes', 'x-front-user'],
+  });
+  t.strictSame(clientIdentityHeaders(req.rawHeaders, NONE).requestHeaders, ['x-remote-user', 'x-remote-group', 'x-remote-uid', 'x-remote-extra-scopes'], 'X-Front-User only when configured');
 
   const noCredential = outgoingHeaders(req.headers, identity(alice, { authorization: undefined }));
   t.notOk('authorization' in noCredential.headers, 'client AUTHORIZATION does not survive without kubegate credentials');
@@ -484,8 +641,9 @@ t.test('identity headers arrive unchanged at a real HTTP server', async (t) => {
     groups: ['dev', 'b,c', 'グループ'],
     extra: { 'example.com/scopes': ['read', 'write'] },
   };
-  const { headers } = outgoingHeaders({ host: 'kube.example.com', 'impersonate-user': 'admin' }, identity(user));
+  const { headers } = outgoingHeaders({ host: 'kube.example.com', 'impersonate-user': 'admin', 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' }, identity(user));
   const req = await sendOverWire(t, headers);
+  t.notOk(Object.keys(req.headersDistinct).some((k) => k.startsWith('x-remote-')), 'no X-Remote-* header arrives');
   const utf8 = (s: string) => Buffer.from(s, 'latin1').toString('utf8');
   const got = (name: string) => (req.headersDistinct[name] ?? []).map(utf8);
   t.strictSame(got('impersonate-user'), [user.username]);
@@ -514,4 +672,44 @@ t.test('leading/trailing whitespace in identity values is refused', async (t) =>
   for (const [name, user] of cases) {
     t.throws(() => outgoingHeaders({}, identity(user)), { code: 'IDENTITY_INVALID' }, name);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// clientIdentityHeaders: what a refused request records (it never reaches outgoingHeaders).
+
+t.test('clientIdentityHeaders table', async (t) => {
+  const table: [name: string, raw: string[], names: RequestHeaderNames, expected: { impersonation: string[]; requestHeaders: string[] }][] = [
+    ['no identity headers', ['Host', 'kube.example.com', 'Accept', '*/*'], NONE, { impersonation: [], requestHeaders: [] }],
+    [
+      'case and repeats: each lower-cased name once, in order of first appearance',
+      ['X-Remote-Group', 'a', 'Impersonate-User', 'x', 'x-remote-group', 'b', 'IMPERSONATE-USER', 'y', 'X-REMOTE-USER', 'z', 'Impersonate-Extra-K', 'v'],
+      NONE,
+      { impersonation: ['impersonate-user', 'impersonate-extra-k'], requestHeaders: ['x-remote-group', 'x-remote-user'] },
+    ],
+    [
+      'prefixes and near misses',
+      ['X-Remote-Extra-', '', 'x-remote-extra-a%2fb', '1', 'X-Remote-Extra', 'no', 'X-Remote-Users', 'no', 'Impersonate', 'no', 'Impersonate-', 'yes'],
+      NONE,
+      { impersonation: ['impersonate-'], requestHeaders: ['x-remote-extra-', 'x-remote-extra-a%2fb'] },
+    ],
+    [
+      'configured names and prefixes, any case',
+      ['x-FRONT-user', 'a', 'X-Front-Uid', 'b', 'x-front-groups', 'c', 'x-front-extra-team', 'd', 'X-Front-Group', 'not configured'],
+      FRONT,
+      { impersonation: [], requestHeaders: ['x-front-user', 'x-front-uid', 'x-front-groups', 'x-front-extra-team'] },
+    ],
+    [
+      'names listed in Connection are reported like any other',
+      ['Connection', 'X-Remote-User, Impersonate-Group', 'X-Remote-User', 'a', 'Impersonate-Group', 'b'],
+      NONE,
+      { impersonation: ['impersonate-group'], requestHeaders: ['x-remote-user'] },
+    ],
+  ];
+  for (const [name, raw, names, expected] of table) t.strictSame(clientIdentityHeaders(raw, names), expected, name);
+});
+
+t.test('requestHeaderNames is required: a missing one is a TypeError naming it', async (t) => {
+  const missing = { user: alice, authorization: AUTH, auditId: AUDIT_ID, clientAddress: CLIENT_ADDRESS } as unknown as OutgoingIdentity;
+  t.throws(() => outgoingHeaders({ 'x-remote-user': 'admin' }, missing), { name: 'TypeError', message: /requestHeaderNames/ });
+  t.throws(() => clientIdentityHeaders(['X-Remote-User', 'admin'], undefined as unknown as RequestHeaderNames), { name: 'TypeError', message: /requestHeaderNames/ });
 });

@@ -37,7 +37,7 @@ export interface Harness {
 
 export interface HarnessOptions {
   /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
-  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown> };
+  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown> };
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -52,6 +52,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', ...opts.config?.oidc },
     identity: { ...opts.config?.identity },
+    ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
   });
