@@ -1,9 +1,17 @@
 /**
  * Audit records shaped like Kubernetes `audit.k8s.io/v1` Events (level Metadata), so the tools that read
  * kube-apiserver audit logs read kubegate's. Never carries a token or a request/response body.
+ *
+ * The record says what really happened (see request/exchange.ts): `responseStatus.code` is the status
+ * kubegate sent, or 499 when the client left before any status was sent (kube-apiserver would record a
+ * faked 200 "Connection closed early"); `kubegate.io/outcome` and `kubegate.io/forwarded` say how the
+ * request ended and whether the API server ever saw it.
  */
 import type { UserInfo } from '../identity/user.js';
-import type { RequestContext } from '../server/context.js';
+import type { Outcome, RequestContext } from '../request/context.js';
+
+/** The code recorded for a request whose client left before any status was sent (nginx's convention). */
+export const CLIENT_CLOSED_REQUEST = 499;
 
 export interface AuditUser {
   username?: string;
@@ -32,14 +40,15 @@ export interface AuditEvent {
     apiVersion?: string;
     subresource?: string;
   };
-  responseStatus: { metadata: Record<string, never>; code: number; status?: 'Failure'; reason?: string };
+  responseStatus: { metadata: Record<string, never>; code: number; status?: 'Failure'; reason?: string; message?: string };
   requestReceivedTimestamp: string;
   stageTimestamp: string;
   annotations?: Record<string, string>;
 }
 
-export function auditEvent(ctx: RequestContext, code: number, now: Date = new Date(), extraAnnotations: Record<string, string> = {}): AuditEvent {
+export function auditEvent(ctx: RequestContext, outcome: Outcome, now: Date = new Date()): AuditEvent {
   const info = ctx.info;
+  const code = outcome.statusSent ?? (outcome.kind === 'client-gone' ? CLIENT_CLOSED_REQUEST : 500);
   const event: AuditEvent = {
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',
@@ -66,10 +75,15 @@ export function auditEvent(ctx: RequestContext, code: number, now: Date = new Da
     if (info.subresource) ref.subresource = info.subresource;
     event.objectRef = ref;
   }
-  const annotations: Record<string, string> = { ...extraAnnotations };
-  if (ctx.errorCode) {
-    annotations['kubegate.io/error'] = ctx.errorCode;
-    event.responseStatus.status = 'Failure';
+  const annotations: Record<string, string> = {
+    ...outcome.annotations,
+    'kubegate.io/outcome': outcome.kind,
+    'kubegate.io/forwarded': String(outcome.forwarded),
+  };
+  if (ctx.errorCode) annotations['kubegate.io/error'] = ctx.errorCode;
+  if (ctx.errorCode || code >= 400) event.responseStatus.status = 'Failure';
+  if (outcome.statusSent === undefined) {
+    event.responseStatus.message = outcome.kind === 'client-gone' ? 'the client closed the connection before kubegate answered' : 'kubegate wrote no status';
   }
   if (ctx.strippedImpersonation.length > 0) {
     annotations['kubegate.io/stripped-impersonation-headers'] = [...new Set(ctx.strippedImpersonation)].join(',');
@@ -77,7 +91,7 @@ export function auditEvent(ctx: RequestContext, code: number, now: Date = new Da
   if (ctx.strippedRequestHeaders.length > 0) {
     annotations['kubegate.io/stripped-requestheader-headers'] = [...new Set(ctx.strippedRequestHeaders)].join(',');
   }
-  if (Object.keys(annotations).length > 0) event.annotations = annotations;
+  event.annotations = annotations;
   return event;
 }
 

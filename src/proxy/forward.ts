@@ -6,12 +6,21 @@
 import type { ClientRequest, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
+import type { Exchange } from '../request/exchange.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
 
+/** What forwarding needs of the request's lifecycle owner. */
+export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded'>;
+
 export interface Forwarder {
-  /** Resolves when the response has been sent or the client went away; rejects (coded) if nothing could be sent. */
-  forward(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders, limits: Limits): Promise<void>;
+  /**
+   * Resolves when the response connection has closed (finished, client gone, or ended by a limit or an
+   * upstream failure, each reported to `scope`); rejects (coded) if the API server could not be asked
+   * and nothing was sent. Opens nothing once `scope.signal` is aborted, and releases the upstream
+   * request as soon as it is.
+   */
+  forward(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders, limits: Limits, scope: ForwardScope): Promise<void>;
   close(): void;
 }
 
@@ -25,19 +34,18 @@ export function createForwarder(upstream: Upstream): Forwarder {
   // client sent them (Node decoded and re-encodes the body accordingly), so the pass must go.
   withoutPass(proxy, 'webPasses', 'deleteLength');
   const timedOut = new WeakSet<IncomingMessage>();
+  // The upstream request of each forwarded request, once http-proxy has created it.
+  const attach = new WeakMap<IncomingMessage, (proxyReq: ClientRequest) => void>();
 
-  proxy.on('proxyReq', (proxyReq, req, res) => {
+  // http-proxy emits this when the upstream request gets its connection, before headers are written.
+  proxy.on('proxyReq', (proxyReq, req) => {
     // The exact request target kubegate authorised and audited, under the kubeconfig server's path
     // prefix; http-proxy's own join would collapse `//`, drop the prefix and turn `\` into `/`.
     proxyReq.path = upstreamPath(upstream, req);
     // A body that does not match its Content-Length fails the request instead of desynchronising the connection.
     (proxyReq as ClientRequest & { strictContentLength: boolean }).strictContentLength = true;
-    // http-proxy does not end the upstream request when a GET's client disconnects (it waits for
-    // 'aborted', which Node no longer emits once the request body is complete): do it here, or watches leak.
-    res.on('close', () => {
-      if (!res.writableFinished) proxyReq.destroy();
-    });
     proxyReq.on('timeout', () => timedOut.add(req));
+    attach.get(req)?.(proxyReq);
   });
 
   // Node holds response headers back until the first body write, so a watch or `logs -f` would show
@@ -55,21 +63,45 @@ export function createForwarder(upstream: Upstream): Forwarder {
   });
 
   return {
-    forward(req, res, headers, limits) {
+    forward(req, res, headers, limits, scope) {
+      // A client that has gone gets nothing opened on its behalf.
+      if (scope.signal.aborted) return Promise.resolve();
       // http-proxy copies req.headers to the upstream request: hand it the sanitised set only.
       req.headers = headers as IncomingMessage['headers'];
       return new Promise<void>((resolve, reject) => {
+        let upstreamReq: ClientRequest | undefined;
+        // http-proxy does not end the upstream request when a GET's client disconnects (it waits for
+        // 'aborted', which Node no longer emits once the request body is complete), and its request may
+        // not even have a connection yet: end it here, whenever it appears, or watches and sockets leak.
+        const release = () => upstreamReq?.destroy();
+        attach.set(req, (proxyReq) => {
+          upstreamReq = proxyReq;
+          if (scope.signal.aborted) return void proxyReq.destroy();
+          // Forwarded: the whole request was handed to the API server's connection, or it answered.
+          proxyReq.once('finish', scope.markForwarded);
+          proxyReq.once('response', scope.markForwarded);
+        });
+        scope.signal.addEventListener('abort', release, { once: true });
         let maxTimer: NodeJS.Timeout | undefined;
-        if (limits.maxMs > 0) maxTimer = setTimeout(() => res.destroy(), limits.maxMs);
+        if (limits.maxMs > 0) {
+          maxTimer = setTimeout(() => {
+            scope.endedBy('timed-out');
+            release();
+            res.destroy();
+          }, limits.maxMs);
+        }
         res.once('close', () => {
           clearTimeout(maxTimer);
+          scope.signal.removeEventListener('abort', release);
           resolve();
         });
         const options: httpProxy.ServerOptions = { target: upstream.target, agent: upstream.agent() };
         if (limits.idleMs > 0) options.proxyTimeout = limits.idleMs;
         proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
           clearTimeout(maxTimer);
+          if (scope.signal.aborted) return resolve();
           if (res.headersSent) {
+            scope.endedBy(timedOut.has(req) ? 'timed-out' : 'upstream-failed');
             res.destroy();
             resolve();
             return;

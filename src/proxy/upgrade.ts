@@ -18,16 +18,32 @@ import type { Limits } from './limits.js';
 import { upstreamPath, withoutPass } from './forward.js';
 
 export interface UpgradeOutcome {
-  /** 101 when the session was established, else the status relayed or sent. */
-  statusCode: number;
+  /** 101 when the session was established, else the status relayed or sent; undefined: nothing was sent. */
+  statusCode: number | undefined;
+  /** Set when kubegate itself answered (the API server unreachable or silent). */
+  error?: KubegateError;
   bytesFromClient: number;
   bytesToClient: number;
   durationMs: number;
 }
 
+/** What an upgrade needs of the request's lifecycle owner. */
+export interface UpgradeScope {
+  readonly signal: AbortSignal;
+  /** The request was handed to the API server's connection in full (or it answered). */
+  markForwarded(): void;
+  endedBy(kind: 'upstream-failed' | 'timed-out'): void;
+  /** Called as soon as a status line is written or relayed to the client. */
+  statusSent(code: number): void;
+}
+
 export interface UpgradeForwarder {
-  /** Resolves when the client connection has closed. Never rejects: failures are written to the socket. */
-  forward(req: IncomingMessage, socket: Duplex, head: Buffer, headers: OutgoingHttpHeaders, limits: Limits): Promise<UpgradeOutcome>;
+  /**
+   * Resolves when the client connection has closed. Never rejects: failures are written to the socket.
+   * Opens nothing once `scope.signal` is aborted; the time limits run from the start, so an upgrade the
+   * API server never answers ends like any other long-running request.
+   */
+  forward(req: IncomingMessage, socket: Duplex, head: Buffer, headers: OutgoingHttpHeaders, limits: Limits, scope: UpgradeScope): Promise<UpgradeOutcome>;
   close(): void;
 }
 
@@ -54,25 +70,61 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
   const open = new Set<Duplex>();
 
   return {
-    forward(req, socket, head, headers, limits) {
-      req.headers = headers as IncomingMessage['headers'];
+    forward(req, socket, head, headers, limits, scope) {
       const started = Date.now();
-      const outcome: UpgradeOutcome = { statusCode: 0, bytesFromClient: 0, bytesToClient: 0, durationMs: 0 };
+      const outcome: UpgradeOutcome = { statusCode: undefined, bytesFromClient: 0, bytesToClient: 0, durationMs: 0 };
+      if (scope.signal.aborted || socket.destroyed) return Promise.resolve(outcome);
+      req.headers = headers as IncomingMessage['headers'];
+      const sent = (code: number) => {
+        outcome.statusCode ??= code;
+        scope.statusSent(code);
+      };
+      /** kubegate answers the client itself and gives up on the API server. */
+      const fail = (error: KubegateError) => {
+        if (outcome.statusCode !== undefined) return;
+        outcome.error = error;
+        sent(error.status);
+        writeStatus(socket, error, typeof headers['audit-id'] === 'string' ? headers['audit-id'] : undefined);
+      };
       return new Promise<UpgradeOutcome>((resolve) => {
-        let maxTimer: NodeJS.Timeout | undefined;
-        socket.on('error', () => socket.destroy());
+        let upstreamReq: import('node:http').ClientRequest | undefined;
+        const timers: NodeJS.Timeout[] = [];
         open.add(socket);
         socket.once('close', () => {
           open.delete(socket);
-          clearTimeout(maxTimer);
+          for (const timer of timers) clearTimeout(timer);
+          // Client gone (before or after the answer): the upstream request or session goes with it.
+          upstreamReq?.destroy();
           outcome.durationMs = Date.now() - started;
           resolve(outcome);
         });
+        // Limits run from the start: an API server that never answers the upgrade is cut off too.
+        if (limits.maxMs > 0) {
+          timers.push(
+            setTimeout(() => {
+              if (outcome.statusCode === undefined) return fail(new KubegateError('UPSTREAM_TIMEOUT', 'the API server did not answer the upgrade within the long-running maximum'));
+              scope.endedBy('timed-out');
+              socket.destroy();
+            }, limits.maxMs),
+          );
+        }
+        if (limits.idleMs > 0) {
+          timers.push(
+            setTimeout(() => {
+              if (outcome.statusCode !== undefined) return;
+              fail(new KubegateError('UPSTREAM_TIMEOUT', 'the API server did not answer the upgrade within the long-running idle timeout'));
+            }, limits.idleMs),
+          );
+        }
 
         const onProxyReq = (proxyReq: import('node:http').ClientRequest, proxiedReq: IncomingMessage) => {
           if (proxiedReq !== req) return;
           proxy.off('proxyReqWs', onProxyReq);
+          upstreamReq = proxyReq;
           proxyReq.path = upstreamPath(upstream, req);
+          proxyReq.once('finish', scope.markForwarded);
+          proxyReq.once('response', scope.markForwarded);
+          proxyReq.once('upgrade', scope.markForwarded);
           // Every response carries the audit ID: http-proxy relays the API server's headers (this
           // listener runs before it writes them), so add kubegate's ID if the API server sent none.
           const withAuditId = (res: IncomingMessage) => {
@@ -81,13 +133,15 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
           proxyReq.on('response', (res) => {
             // Not upgraded: http-proxy relays the answer and ends the client socket. Make sure nothing
             // the client sends afterwards is ever read, and the upstream connection dies with it.
-            outcome.statusCode = res.statusCode ?? 502;
+            if (outcome.statusCode !== undefined) return void res.destroy();
+            sent(res.statusCode ?? 502);
             withAuditId(res);
             res.on('end', () => socket.end(() => socket.destroy()));
             res.on('close', () => res.socket?.destroy());
           });
           proxyReq.on('upgrade', (res, upstreamSocket: Duplex) => {
-            outcome.statusCode = 101;
+            if (outcome.statusCode !== undefined) return void upstreamSocket.destroy();
+            sent(101);
             withAuditId(res);
             // Count bytes only once http-proxy has piped the sockets ('open'): a 'data' listener added
             // now would switch the upstream socket to flowing before http-proxy unshifts the bytes that
@@ -104,19 +158,23 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
             upstreamSocket.once('close', () => socket.destroy());
             // http-proxy cleared the socket timeouts before the upgrade; set ours now.
             if (limits.idleMs > 0 && 'setTimeout' in socket) {
-              (socket as import('node:net').Socket).setTimeout(limits.idleMs, () => socket.destroy());
+              (socket as import('node:net').Socket).setTimeout(limits.idleMs, () => {
+                scope.endedBy('timed-out');
+                socket.destroy();
+              });
             }
-            if (limits.maxMs > 0) maxTimer = setTimeout(() => socket.destroy(), limits.maxMs);
           });
         };
         proxy.on('proxyReqWs', onProxyReq);
 
         proxy.ws(req, socket, head, { target: upstream.target, agent: upstream.upgradeAgent() }, (err: NodeJS.ErrnoException) => {
           proxy.off('proxyReqWs', onProxyReq);
-          if (outcome.statusCode !== 0) return socket.destroy();
-          const failure = new KubegateError(err.code === 'ECONNREFUSED' ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_FAILED', `upgrade to the API server failed: ${err.code ?? err.message}`, { cause: err });
-          outcome.statusCode = failure.status;
-          writeStatus(socket, failure);
+          if (socket.destroyed) return;
+          if (outcome.statusCode !== undefined) {
+            scope.endedBy('upstream-failed');
+            return socket.destroy();
+          }
+          fail(new KubegateError(err.code === 'ECONNREFUSED' ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_FAILED', `upgrade to the API server failed: ${err.code ?? err.message}`, { cause: err }));
         });
       });
     },

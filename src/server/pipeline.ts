@@ -1,7 +1,12 @@
 /**
  * The request path, top to bottom. Each stage is a small function over the per-request context and
  * leaves by throwing a coded KubegateError; the catch at the bottom of each path is the single exit that
- * turns any error into a Kubernetes Status response and an audit record.
+ * turns any error into a Kubernetes Status response.
+ *
+ * Each request's lifecycle is owned by one Exchange (request/exchange.ts), opened before the first
+ * `await`: it writes the request's one audit record once the outcome is known. After every `await` the
+ * path checks whether the client is still there: nothing is forwarded or answered for a client that
+ * has gone.
  *
  * Ordinary requests and protocol upgrades share every stage up to forwarding.
  */
@@ -20,8 +25,9 @@ import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
 import { writeStatus } from '../errors/raw-response.js';
 import { classifyUpgrade, type UpgradeForwarder } from '../proxy/upgrade.js';
+import type { RequestContext, Outcome } from '../request/context.js';
+import { responseExchange, socketExchange, type Exchange, type SocketExchange } from '../request/exchange.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { RequestContext } from './context.js';
 import { sendError, sendJson } from './respond.js';
 
 export interface PipelineDeps {
@@ -39,69 +45,98 @@ export interface PipelineDeps {
 export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Resolves when every request in flight has finished (and written its audit record). */
+  /** A request Node's HTTP parser refused (`clientError`): answered 400/431 and audited. */
+  unparsable(err: NodeJS.ErrnoException, socket: Duplex): void;
+  /** Requests whose audit record is not written yet. */
+  inflight(): number;
+  /** Resolves when every request in flight has finished and written its audit record. */
   drain(): Promise<void>;
 }
 
 export function createHandlers(deps: PipelineDeps): Handlers {
   const inflight = new Set<Promise<void>>();
-  const track = (work: Promise<void>) => {
-    inflight.add(work);
-    void work.finally(() => inflight.delete(work));
+  const record = (ctx: RequestContext, outcome: Outcome) => deps.audit.write(auditEvent(ctx, outcome));
+  const clientGone = (ctx: RequestContext) => () => deps.log.debug('client closed the connection before the response was complete', { auditID: ctx.auditId });
+  const track = (ex: Exchange, work: Promise<void>) => {
+    inflight.add(ex.recorded);
+    void ex.recorded.finally(() => inflight.delete(ex.recorded));
+    // The pipeline never throws past its own catch; settling here makes sure the record is written.
+    void work.finally(() => ex.settle());
   };
   return {
-    request: (req, res) => track(handleRequest(deps, req, res)),
-    upgrade: (req, socket, head) => track(handleUpgrade(deps, req, socket, head)),
+    request(req, res) {
+      // 2. Health endpoints are kubegate's own: answered before authentication, never proxied or audited.
+      const health = healthPath(req.url);
+      if (health !== undefined) return void answerHealth(deps, health, res);
+      const ctx = newContext(req, req.socket.remoteAddress);
+      const ex = responseExchange(ctx, res, record, clientGone(ctx));
+      track(ex, handleRequest(deps, ex, req, res));
+    },
+    upgrade(req, socket, head) {
+      const ctx = newContext(req, req.socket.remoteAddress);
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      track(ex, handleUpgrade(deps, ex, req, socket, head));
+    },
+    unparsable(err, socket) {
+      const ctx = unparsableContext(err, (socket as { remoteAddress?: string }).remoteAddress);
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      ex.stopWatching();
+      const refusal = refused(deps, ctx, undefined, new KubegateError(err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED', `unparsable request: ${err.code}`));
+      ex.statusSent(refusal.status);
+      writeStatus(socket, refusal, ctx.auditId);
+      track(ex, Promise.resolve());
+    },
+    inflight: () => inflight.size,
     drain: async () => {
       await Promise.allSettled([...inflight]);
     },
   };
 }
 
-async function handleRequest(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // 1. Scope first: every later stage, the response and the audit record share its audit ID.
-  const ctx = newContext(req);
+  const ctx = ex.ctx;
   res.setHeader('audit-id', ctx.auditId);
   try {
-    // 2. Health endpoints are kubegate's own: answered before authentication, never proxied.
-    if (await answerHealth(deps, req, res)) return;
-    // Every other request gets exactly one audit record, written when its response is complete.
-    res.once('close', () => deps.audit.write(auditEvent(ctx, res.statusCode)));
     checkRequestTarget(ctx.url);
     // An Upgrade header without `Connection: upgrade` reaches here as an ordinary request: refuse it
     // rather than forward a plain request to an exec or port-forward endpoint.
     if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
     // 3–5. Authenticate, map, build the outgoing headers.
     const { headers, limits } = await prepare(deps, ctx, req, undefined);
+    // The client may have left while its token was verified: then nothing is forwarded.
+    if (ex.clientGone) return;
     // 6. Forward, streaming both ways.
-    await deps.forwarder.forward(req, res, headers, limits);
+    await deps.forwarder.forward(req, res, headers, limits, ex);
   } catch (thrown) {
     const err = refused(deps, ctx, req, thrown);
-    sendError(res, err, ctx.auditId);
+    if (!ex.clientGone) sendError(res, err, ctx.auditId);
   }
 }
 
-async function handleUpgrade(deps: PipelineDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  const ctx = newContext(req);
+async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const ctx = ex.ctx;
   try {
     // 1. Only WebSocket and SPDY/3.1 are relayed; anything else is refused before authentication.
     checkRequestTarget(ctx.url);
     const protocol = classifyUpgrade(req);
+    ex.annotate('kubegate.io/upgrade-protocol', protocol);
     // 2–5. Exactly the stages of an ordinary request.
     const { headers, limits } = await prepare(deps, ctx, req, protocol);
-    // 6. One dedicated upstream connection; audited when the session ends.
-    const outcome = await deps.upgrades.forward(req, socket, head, headers, limits);
-    deps.audit.write(
-      auditEvent(ctx, outcome.statusCode, new Date(), {
-        'kubegate.io/upgrade-protocol': protocol,
-        'kubegate.io/session-duration-seconds': (outcome.durationMs / 1000).toFixed(3),
-        'kubegate.io/bytes-from-client': String(outcome.bytesFromClient),
-        'kubegate.io/bytes-to-client': String(outcome.bytesToClient),
-      }),
-    );
+    // Until here the socket was read so a client leaving was noticed; bytes it sent go after the request.
+    const early = ex.stopWatching();
+    if (ex.clientGone) return;
+    // 6. One dedicated upstream connection; the record is written when the session ends.
+    const outcome = await deps.upgrades.forward(req, socket, early.length > 0 ? Buffer.concat([head, early]) : head, headers, limits, ex);
+    if (outcome.error) refused(deps, ctx, req, outcome.error);
+    ex.annotate('kubegate.io/session-duration-seconds', (outcome.durationMs / 1000).toFixed(3));
+    ex.annotate('kubegate.io/bytes-from-client', String(outcome.bytesFromClient));
+    ex.annotate('kubegate.io/bytes-to-client', String(outcome.bytesToClient));
   } catch (thrown) {
     const err = refused(deps, ctx, req, thrown);
-    deps.audit.write(auditEvent(ctx, err.status));
+    ex.stopWatching();
+    if (ex.clientGone) return;
+    ex.statusSent(err.status);
     writeStatus(socket, err, ctx.auditId);
   }
 }
@@ -132,10 +167,10 @@ async function prepare(
 }
 
 /** Record and log why a request was refused; returns the coded error to send. */
-function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, thrown: unknown): KubegateError {
+function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage | undefined, thrown: unknown): KubegateError {
   const err = asKubegateError(thrown);
   ctx.errorCode = err.code;
-  if (ctx.strippedImpersonation.length === 0 && ctx.strippedRequestHeaders.length === 0) {
+  if (req !== undefined && ctx.strippedImpersonation.length === 0 && ctx.strippedRequestHeaders.length === 0) {
     // Refused before hygiene ran: still record which identity headers the client tried.
     const tried = clientIdentityHeaders(req.rawHeaders, deps.requestHeaderNames);
     ctx.strippedImpersonation = tried.impersonation;
@@ -150,37 +185,50 @@ function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, 
   return err;
 }
 
-function newContext(req: IncomingMessage): RequestContext {
+function newContext(req: IncomingMessage, clientAddress: string | undefined): RequestContext {
   const ua = req.headers['user-agent'];
-  const method = req.method ?? 'GET';
-  const url = req.url ?? '/';
+  return context(req.method ?? 'GET', req.url ?? '/', clientAddress, typeof ua === 'string' ? ua : undefined);
+}
+
+function context(method: string, url: string, clientAddress: string | undefined, userAgent: string | undefined): RequestContext {
   return {
     auditId: randomUUID(),
     receivedAt: new Date(),
-    clientAddress: req.socket.remoteAddress ?? 'unknown',
+    clientAddress: clientAddress ?? 'unknown',
     method,
     url,
-    userAgent: typeof ua === 'string' ? ua : undefined,
+    userAgent,
     info: parseRequestInfo(method, url),
     strippedImpersonation: [],
     strippedRequestHeaders: [],
   };
 }
 
+/** What can be read of a request Node could not parse: its request line, if it has one. */
+function unparsableContext(err: NodeJS.ErrnoException & { rawPacket?: unknown }, clientAddress: string | undefined): RequestContext {
+  const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
+  const line = /^([A-Z]{1,20}) (\/[\x21-\x7e]{0,1024}) HTTP\/1\.[01]\r?\n/.exec(raw);
+  return context(line?.[1] ?? '', line?.[2] ?? '', clientAddress, undefined);
+}
+
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
-async function answerHealth(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (!HEALTH_PATHS.has(path)) return false;
-  if (path !== '/readyz') {
-    sendJson(res, 200, 'ok');
-    return true;
-  }
+function healthPath(url: string | undefined): string | undefined {
+  const path = (url ?? '/').split('?')[0] ?? '/';
+  return HEALTH_PATHS.has(path) ? path : undefined;
+}
+
+async function answerHealth(deps: PipelineDeps, path: string, res: ServerResponse): Promise<void> {
+  if (path !== '/readyz') return sendJson(res, 200, 'ok');
+  // Unauthenticated: states only, never error details.
   const problems: string[] = [];
-  if (!deps.authenticator.ready()) problems.push('oidc: issuer keys not loaded');
+  const keys = deps.authenticator.keyStatus();
+  if (!keys.ready) problems.push('oidc: issuer keys not loaded');
   if (!(await deps.upstream.probe())) problems.push('upstream: API server unreachable or refusing kubegate\'s credentials');
-  sendJson(res, problems.length ? 503 : 200, problems.length ? problems.join('\n') + '\n' : 'ok');
-  return true;
+  if (res.destroyed) return;
+  // Stale keys still verify tokens (the last good set is kept while refreshes fail): ready, with a note.
+  const note = keys.ready && keys.stale ? '\noidc: key set refresh failing; verifying with the last good keys\n' : '';
+  sendJson(res, problems.length ? 503 : 200, problems.length ? problems.join('\n') + '\n' : `ok${note}`);
 }
 
 /**

@@ -11,7 +11,6 @@ import { createAuditSink, type AuditSink } from '../audit/sink.js';
 import { createOidcAuthenticator } from '../authn/oidc.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
-import { writeStatus } from '../errors/raw-response.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
@@ -24,6 +23,8 @@ export interface RunningKubegate {
   readonly port: number;
   /** Resolves once the identity provider's keys are loaded. */
   ready(): Promise<void>;
+  /** Requests whose audit record is not written yet. */
+  inflight(): number;
   close(): Promise<void>;
 }
 
@@ -70,7 +71,11 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
-  server.on('clientError', answerClientError);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A parse error is a refused request (answered and audited); anything else is a broken connection.
+    if (err.code?.startsWith('HPE_')) handlers.unparsable(err, socket);
+    else socket.destroy();
+  });
   const stopWatching = watchServingCert(server, config.server.tlsCertFile, config.server.tlsPrivateKeyFile, log);
 
   await new Promise<void>((resolve, reject) => {
@@ -89,34 +94,29 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const host = address.includes(':') ? `[${address}]` : address;
   log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl });
 
+  let closing: Promise<void> | undefined;
   return {
     url: `https://${host}:${port}`,
     port,
     ready: () => authenticator.whenReady(),
-    async close() {
-      stopWatching();
-      authenticator.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        upgrades.close();
-      });
-      await handlers.drain();
-      forwarder.close();
-      upstream.close();
-      await audit.close();
+    inflight: () => handlers.inflight(),
+    close() {
+      closing ??= (async () => {
+        stopWatching();
+        authenticator.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+          upgrades.close();
+        });
+        await handlers.drain();
+        forwarder.close();
+        upstream.close();
+        await audit.close();
+      })();
+      return closing;
     },
   };
-}
-
-/** A request Node could not parse (bad framing, oversized headers): a 400/431 Status, then close. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === undefined || !err.code.startsWith('HPE_')) {
-    socket.destroy();
-    return;
-  }
-  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
-  writeStatus(socket, new KubegateError(code, `unparsable request: ${err.code}`));
 }
 
 function readFileOrThrow(path: string, setting: string): string {

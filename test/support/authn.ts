@@ -2,36 +2,12 @@
  * The real OIDC authenticator (src/authn/oidc.ts) pointed at a {@link JwksIssuer}, with its operational log
  * captured as parsed lines so a test can count warnings, plus helpers for the key-set tests.
  */
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import type { Authenticator } from '../../src/authn/authenticator.js';
 import { createOidcAuthenticator, type OidcSettings } from '../../src/authn/oidc.js';
 import type { JwksIssuer } from './jwks-issuer.js';
+import { captureLogger, type LogLine } from './logs.js';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  [key: string]: unknown;
-}
-
-export function captureLogger(): { log: winston.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const log = winston.createLogger({
-    level: 'debug',
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write: (chunk, _enc, cb) => {
-            for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as LogLine);
-            cb();
-          },
-        }),
-      }),
-    ],
-  });
-  return { log, lines };
-}
+export type { LogLine } from './logs.js';
 
 /** An authenticator for `issuer` (usernames from `email`), closed by the test's teardown. Not awaited ready. */
 export function authenticatorFor(

@@ -11,20 +11,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { openTls } from './keepalive-client.js';
+import { within } from './wait.js';
+
+export { within } from './wait.js';
 import winston from 'winston';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
 import { KUBECTL, SA_TOKEN, kubeconfigYaml, sendTo, type Harness } from './harness.js';
-
-/** Reject with a clear message if `promise` has not settled within `capMs` (a hang guard, never a pass condition). */
-export function within<T>(promise: Promise<T>, capMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const cap = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${capMs} ms waiting for ${what}`)), capMs);
-  });
-  return Promise.race([promise, cap]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves on the first `event` of `emitter` (with its first argument). */
 export function once<T = unknown>(emitter: EventEmitter, event: string, capMs = 10_000): Promise<T> {

@@ -1,0 +1,45 @@
+import type { RequestInfo } from '../audit/request-info.js';
+import type { ErrorCode } from '../errors/errors.js';
+import type { UserInfo } from '../identity/user.js';
+
+/** Per-request scope, created first and filled in by the stages in order. Plain data. */
+export interface RequestContext {
+  readonly auditId: string;
+  readonly receivedAt: Date;
+  readonly clientAddress: string;
+  readonly method: string;
+  readonly url: string;
+  readonly userAgent: string | undefined;
+  /** The request parsed like kube-apiserver's RequestInfo (verb, resource, …), once. */
+  readonly info: RequestInfo;
+  /** The authenticated person (after authn + identity mapping). */
+  user?: UserInfo;
+  /** What was sent upstream as Impersonate-*. */
+  impersonated?: UserInfo;
+  /** Client Impersonate-* header names that hygiene removed. */
+  strippedImpersonation: string[];
+  /** Client requestheader (X-Remote-*) header names that hygiene removed. */
+  strippedRequestHeaders: string[];
+  errorCode?: ErrorCode;
+}
+
+/**
+ * How a request ended, decided by its {@link Exchange} and written once to the audit record.
+ * - `refused`: kubegate answered with an error status (see the context's errorCode);
+ * - `completed`: the response (or upgraded session) ran to its end;
+ * - `client-gone`: the client closed the connection before the response was complete;
+ * - `upstream-failed`: the API server connection failed after the response had started;
+ * - `timed-out`: a time limit ended the response after it had started.
+ */
+export type OutcomeKind = 'refused' | 'completed' | 'client-gone' | 'upstream-failed' | 'timed-out';
+
+/** The facts the audit record is built from, fixed when the exchange ends. */
+export interface Outcome {
+  kind: OutcomeKind;
+  /** The status line kubegate wrote to the client; undefined when none was written. */
+  statusSent: number | undefined;
+  /** Whether the request was handed to the API server. */
+  forwarded: boolean;
+  /** Extra annotations a stage attached (e.g. upgrade byte counts). */
+  annotations: Readonly<Record<string, string>>;
+}

@@ -1,0 +1,157 @@
+/**
+ * The one owner of a request's lifecycle. An exchange is opened before the first `await` of the
+ * pipeline and decides, in one place, how the request ended and what its single audit record says.
+ *
+ * The record is written exactly once, when both are true:
+ * - the pipeline has settled (it has refused, forwarded, or given up because the client left), and
+ * - the client connection is done with (the response finished, or the connection closed).
+ * So a client that disconnects while its token is still being verified cannot make kubegate write a
+ * record before the outcome is known, and a record never claims a status that was never sent.
+ *
+ * Stages never hook socket events to decide the outcome themselves: they read `clientGone` after each
+ * `await` (and stop: nothing is forwarded or answered for a client that has gone), listen to `signal`
+ * to release what they opened, and report `endedBy()` when they end a response themselves.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RequestContext, Outcome, OutcomeKind } from './context.js';
+
+/** What a finished exchange hands to whoever writes the audit record. */
+export type OnRecord = (ctx: RequestContext, outcome: Outcome) => void;
+
+export interface Exchange {
+  readonly ctx: RequestContext;
+  /** Aborted when the client goes away before the response is complete: release upstream work. */
+  readonly signal: AbortSignal;
+  /** True once the client has gone before the response was complete. */
+  readonly clientGone: boolean;
+  /** The request was handed to the API server in full, or the API server answered. */
+  markForwarded(): void;
+  /** A stage ends the response itself: the close that follows is not the client's doing. First call wins. */
+  endedBy(kind: Extract<OutcomeKind, 'upstream-failed' | 'timed-out'>): void;
+  annotate(key: string, value: string): void;
+  /** The pipeline is done with the request. Call exactly once (in a `finally`). */
+  settle(): void;
+  /** Resolves once the audit record has been written. */
+  readonly recorded: Promise<void>;
+}
+
+/** For upgrades: the socket the client's bytes arrive on, before and after authentication. */
+export interface SocketExchange extends Exchange {
+  /** The status line kubegate wrote (or relayed) on the raw socket. */
+  statusSent(code: number): void;
+  /**
+   * Stop watching the socket for the client leaving and return the bytes it sent meanwhile (to be
+   * relayed after the request). Until then the socket is read, so a half-close (FIN) is noticed.
+   */
+  stopWatching(): Buffer;
+}
+
+/** Bytes a client may send after an upgrade request, before it is answered, that kubegate keeps. */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
+interface Core {
+  ex: Exchange;
+  /** The client connection is done with (closed, or the response finished). */
+  connectionDone(statusSent: number | undefined, clientGone: boolean): void;
+  gone(): void;
+}
+
+function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => void): Core {
+  const controller = new AbortController();
+  let clientGone = false;
+  let forwarded = false;
+  let ended: OutcomeKind | undefined;
+  let settled = false;
+  let closed = false;
+  let statusAtClose: number | undefined;
+  let written = false;
+  const annotations: Record<string, string> = {};
+  let markRecorded!: () => void;
+  const recorded = new Promise<void>((resolve) => (markRecorded = resolve));
+
+  const writeIfDone = () => {
+    if (written || !settled || !closed) return;
+    written = true;
+    const kind: OutcomeKind = ended ?? (clientGone ? 'client-gone' : ctx.errorCode !== undefined ? 'refused' : 'completed');
+    onRecord(ctx, { kind, statusSent: statusAtClose, forwarded, annotations });
+    markRecorded();
+  };
+
+  const ex: Exchange = {
+    ctx,
+    signal: controller.signal,
+    get clientGone() {
+      return clientGone;
+    },
+    markForwarded: () => void (forwarded = true),
+    endedBy: (kind) => void (ended ??= kind),
+    annotate: (key, value) => void (annotations[key] = value),
+    settle() {
+      settled = true;
+      writeIfDone();
+    },
+    recorded,
+  };
+  return {
+    ex,
+    gone() {
+      if (clientGone || closed || ended !== undefined) return;
+      clientGone = true;
+      onClientGone();
+      controller.abort();
+    },
+    connectionDone(status, gone) {
+      if (closed) return;
+      if (gone) this.gone();
+      closed = true;
+      statusAtClose = status;
+      writeIfDone();
+    },
+  };
+}
+
+/** An exchange over an ordinary request: done when `res` closes. */
+export function responseExchange(ctx: RequestContext, res: ServerResponse, onRecord: OnRecord, onClientGone: () => void): Exchange {
+  const core = openCore(ctx, onRecord, onClientGone);
+  res.once('close', () => core.connectionDone(res.headersSent ? res.statusCode : undefined, !res.writableFinished));
+  return core.ex;
+}
+
+/** An exchange over a protocol upgrade: done when the client socket closes. */
+export function socketExchange(ctx: RequestContext, socket: Duplex, onRecord: OnRecord, onClientGone: () => void): SocketExchange {
+  const core = openCore(ctx, onRecord, onClientGone);
+  let status: number | undefined;
+  let watching = true;
+  const early: Buffer[] = [];
+  let earlySize = 0;
+  const onData = (chunk: Buffer) => {
+    early.push(chunk);
+    earlySize += chunk.length;
+    // Bounded: past the limit stop reading (the client can no longer grow kubegate's memory).
+    if (earlySize >= EARLY_BYTES_LIMIT) socket.pause();
+  };
+  const onEnd = () => {
+    core.gone();
+    socket.destroy();
+  };
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  socket.on('error', () => socket.destroy());
+  // Closed before any answer was written: the client left. After an answer: the session ended.
+  socket.once('close', () => core.connectionDone(status, status === undefined));
+  return Object.assign(core.ex, {
+    statusSent(code: number) {
+      status ??= code;
+    },
+    stopWatching() {
+      if (watching) {
+        watching = false;
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.pause();
+      }
+      return Buffer.concat(early);
+    },
+  });
+}
