@@ -156,6 +156,9 @@ t.test('request lifecycle', async (t) => {
   t.test('after the batches: nothing in flight, nothing reached the API server without kubegate\'s promises, shutdown completes', async (t) => {
     t.equal(h.kubegate.inflight(), 0);
     t.same(h.fake.violations, []);
+    // An upstream connection opened for a request whose client had gone, and never used, is a leak of a
+    // connection carrying kubegate's credential: none may stay open.
+    await eventually('no idle upstream connection without a request', () => (h.fake.openWithoutRequest === 0 ? true : undefined), 10_000, 20);
     const ids = auditRecords(h.auditFile).map((e) => e.auditID);
     t.equal(new Set(ids).size, ids.length, 'no audit ID has two records');
     await within(h.stopAndReadAudit(), 10_000, 'kubegate to shut down');

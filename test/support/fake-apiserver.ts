@@ -31,6 +31,8 @@ export interface FakeApiServer {
   readonly requests: RecordedRequest[];
   /** TLS connections accepted so far (handshake completed). */
   readonly tlsConnections: number;
+  /** Connections open now on which no request has arrived (e.g. opened for a request then abandoned). */
+  readonly openWithoutRequest: number;
   /** Requests that broke kubegate's promises: wrong credential or no Impersonate-User. */
   readonly violations: string[];
   route(method: string, path: string, handler: Route): void;
@@ -134,7 +136,14 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     json(res, 404, status(404, 'NotFound', `fake: no route for ${req.method} ${path}`));
   });
   let tlsConnections = 0;
-  server.on('secureConnection', () => tlsConnections++);
+  const unused = new Set<object>();
+  server.on('secureConnection', (socket) => {
+    tlsConnections++;
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  server.prependListener('request', (req: IncomingMessage) => unused.delete(req.socket));
+  server.prependListener('upgrade', (req: IncomingMessage) => unused.delete(req.socket));
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.add(socket);
@@ -161,6 +170,9 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     requests,
     get tlsConnections() {
       return tlsConnections;
+    },
+    get openWithoutRequest() {
+      return unused.size;
     },
     violations,
     route,
