@@ -1,4 +1,6 @@
-import type { UserInfo } from '../identity/user.js';
+import type { SessionFacts, UserInfo } from '../identity/user.js';
+
+export type { SessionFacts } from '../identity/user.js';
 
 /**
  * The state of the issuer's verification keys, as plain data (for `/readyz` and logs).
@@ -13,9 +15,15 @@ export interface KeyStatus {
   lastError?: string;
 }
 
-/** Turns a bearer token into the identity to impersonate, or throws a coded KubegateError. */
+/** A verified token: the person and how they logged in. */
+export interface Authenticated {
+  user: UserInfo;
+  session: SessionFacts;
+}
+
+/** Turns a bearer token into the person it proves, or throws a coded KubegateError. */
 export interface Authenticator {
-  authenticate(token: string): Promise<UserInfo>;
+  authenticate(token: string): Promise<Authenticated>;
   /** True once the authenticator can verify tokens (e.g. its key set is loaded). */
   ready(): boolean;
   /** Resolves once `ready()` is true (never rejects; an unreachable issuer is retried). */

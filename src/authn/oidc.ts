@@ -12,7 +12,7 @@ import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import { mapClaims, type ClaimMapping } from '../identity/claims.js';
 import type { UserInfo } from '../identity/user.js';
-import type { Authenticator } from './authenticator.js';
+import type { Authenticated, Authenticator, SessionFacts } from './authenticator.js';
 import { fetchTrusting } from './fetch.js';
 import { createIssuerKeySet, type IssuerKeySet } from './key-set.js';
 import { createTokenCache } from './token-cache.js';
@@ -49,7 +49,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Start discovery in the background and return the authenticator at once; `ready()` tells when it can verify. */
 export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authenticator {
   const customFetch = fetchTrusting(s.ca);
-  const cache = createTokenCache<UserInfo>(s.cacheMaxEntries ?? 10_000);
+  const cache = createTokenCache<Authenticated>(s.cacheMaxEntries ?? 10_000);
   const cacheMaxMs = (s.cacheMaxSeconds ?? 600) * 1000;
   let keySet: IssuerKeySet | undefined;
   let discoveryError: string | undefined;
@@ -129,9 +129,9 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
           });
         }
       }
-      const user = mapClaims(claims, s.mapping);
-      cache.set(token, user, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
-      return user;
+      const verified: Authenticated = Object.freeze({ user: mapClaims(claims, s.mapping), session: sessionFacts(claims) });
+      cache.set(token, verified, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
+      return verified;
     },
     ready: () => keySet?.ready() ?? false,
     whenReady: () => readyPromise,
@@ -142,6 +142,14 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       keySet?.close();
     },
   };
+}
+
+/** `amr`, `acr`, `auth_time` as given; malformed values count as absent (a policy needing them refuses). */
+function sessionFacts(claims: jose.JWTPayload): SessionFacts {
+  const facts: SessionFacts = { amr: Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [] };
+  if (typeof claims.acr === 'string') facts.acr = claims.acr;
+  if (typeof claims.auth_time === 'number' && Number.isFinite(claims.auth_time)) facts.authTime = claims.auth_time;
+  return facts;
 }
 
 /** jose errors → AUTHN_INVALID_TOKEN with the jose code kept for the log (never the token). */

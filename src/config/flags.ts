@@ -28,6 +28,7 @@ export const FLAGS = {
   'oidc-required-claim': { path: 'oidc.requiredClaims', type: 'keyValue', help: 'key=value a token must carry; repeatable.' },
   'oidc-signing-algs': { path: 'oidc.signingAlgs', type: 'list', help: 'Comma-separated accepted signing algorithms (default RS256).' },
   'allow-system-identities': { path: 'identity.allowSystemNames', type: 'boolean', help: 'Allow mapped names that start with system: (off by default).' },
+  'allow-client-impersonation': { path: 'impersonation.allowClientImpersonation', type: 'boolean', help: 'Honour kubectl --as/--as-group/--as-uid where the cluster\'s RBAC allows it, checked by SubjectAccessReview (default true; =false refuses them with 403).' },
   'requestheader-username-headers': { path: 'impersonation.requestHeader.usernameHeaders', type: 'list', help: 'Comma-separated username headers the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-User (default none).' },
   'requestheader-uid-headers': { path: 'impersonation.requestHeader.uidHeaders', type: 'list', help: 'Comma-separated uid headers the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-Uid (default none).' },
   'requestheader-group-headers': { path: 'impersonation.requestHeader.groupHeaders', type: 'list', help: 'Comma-separated group headers the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-Group (default none).' },

@@ -81,6 +81,19 @@ export const configSchema = z.strictObject({
   impersonation: z
     .strictObject({
       /**
+       * Honour `kubectl --as`/`--as-group`/`--as-uid`: a client's Impersonate-* headers are a request, allowed
+       * only where the cluster's RBAC lets the person impersonate (one SubjectAccessReview per attribute).
+       * Off: such requests are refused with 403.
+       */
+      allowClientImpersonation: z.boolean().default(true),
+      /** How long SubjectAccessReview answers are reused, per person and attribute. */
+      reviewCache: z
+        .strictObject({
+          allowedSeconds: z.number().int().min(0).max(300).default(10),
+          deniedSeconds: z.number().int().min(0).max(300).default(2),
+        })
+        .prefault({}),
+      /**
        * kube-apiserver's front-proxy ("requestheader") headers used by this cluster, stripped from every
        * client request IN ADDITION to X-Remote-User, X-Remote-Uid, X-Remote-Group and X-Remote-Extra-*,
        * which are always stripped. Mirror the cluster's --requestheader-* flags.

@@ -22,6 +22,22 @@ export const ERROR_CODES = {
   REQUEST_MALFORMED: { status: 400, reason: 'BadRequest', clientMessage: 'malformed request' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, reason: 'RequestHeaderFieldsTooLarge', clientMessage: 'request headers too large' },
   UPGRADE_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'only WebSocket and SPDY/3.1 upgrades are supported' },
+  // client impersonation (kubectl --as), checked by SubjectAccessReview
+  IMPERSONATION_INVALID: { status: 400, reason: 'BadRequest', clientMessage: 'invalid impersonation request' },
+  IMPERSONATION_DENIED: { status: 403, reason: 'Forbidden', clientMessage: 'impersonation refused' },
+  IMPERSONATION_DISABLED: { status: 403, reason: 'Forbidden', clientMessage: 'client impersonation is disabled on this kubegate (--allow-client-impersonation=false)' },
+  AUTHORIZATION_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'kubegate cannot check the request with the API server\'s authorizer' },
+  // break-glass elevation (kubegate's own API, /kubegate/v1/elevations)
+  ELEVATION_INVALID: { status: 400, reason: 'BadRequest', clientMessage: 'invalid elevation request' },
+  ELEVATION_NOT_ELIGIBLE: { status: 403, reason: 'Forbidden', clientMessage: 'elevation refused' },
+  ELEVATION_MFA_REQUIRED: { status: 403, reason: 'Forbidden', clientMessage: 'elevation needs a login with multi-factor authentication' },
+  ELEVATION_LOGIN_TOO_OLD: { status: 403, reason: 'Forbidden', clientMessage: 'elevation needs a fresh login: run your login again with a fresh MFA prompt' },
+  ELEVATION_NOT_FOUND: { status: 404, reason: 'NotFound', clientMessage: 'no such elevation' },
+  ELEVATION_CONFLICT: { status: 409, reason: 'Conflict', clientMessage: 'the elevation was changed concurrently; retry' },
+  ELEVATION_STATE: { status: 409, reason: 'Conflict', clientMessage: 'the elevation is not in a state that allows this' },
+  ELEVATION_DISABLED: { status: 404, reason: 'NotFound', clientMessage: 'elevation is not configured on this kubegate' },
+  ELEVATION_STORE_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the elevation store is unavailable' },
+  REQUEST_BODY_INVALID: { status: 400, reason: 'BadRequest', clientMessage: 'the request body is not valid' },
   // upstream (5xx)
   UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server is unreachable' },
   UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', clientMessage: 'the Kubernetes API server did not answer in time' },
@@ -41,21 +57,30 @@ export class KubegateError extends Error {
   readonly status: number;
   /** Extra, secret-free facts for the log (e.g. which claim failed). */
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  /** A more precise message for the client (only for refusals whose reason the client may know). */
+  private readonly clientDetail: string | undefined;
 
+  /**
+   * @param options.clientMessage what the client sees instead of the code's fixed message: e.g. which
+   *   impersonated attribute was refused. Never for authentication failures (401): those stay generic.
+   * @throws TypeError when `clientMessage` is given for a 401 code (a caller's mistake).
+   */
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, string | number | boolean> } = {},
+    options: { cause?: unknown; details?: Record<string, string | number | boolean>; clientMessage?: string } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KubegateError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.details = Object.freeze({ ...(options.details ?? {}) });
+    if (options.clientMessage !== undefined && this.status === 401) throw new TypeError(`${code}: authentication failures never carry a client message`);
+    this.clientDetail = options.clientMessage;
   }
 
   get clientMessage(): string {
-    return ERROR_CODES[this.code].clientMessage;
+    return this.clientDetail ?? ERROR_CODES[this.code].clientMessage;
   }
   get reason(): string {
     return ERROR_CODES[this.code].reason;

@@ -6,3 +6,16 @@ export interface UserInfo {
   /** Kubernetes user "extra" fields (sent as Impersonate-Extra-<key>). */
   readonly extra: Readonly<Record<string, readonly string[]>>;
 }
+
+/**
+ * How the person logged in, from the verified token (for policies such as break-glass elevation's MFA
+ * and freshness rules). Plain data; never the token.
+ */
+export interface SessionFacts {
+  /** `amr`: authentication methods (e.g. `pwd`, `mfa`, `otp`, `hwk`); empty when absent. */
+  amr: readonly string[];
+  /** `acr`: authentication context class. */
+  acr?: string;
+  /** `auth_time`: when the person last authenticated interactively (epoch seconds). */
+  authTime?: number;
+}

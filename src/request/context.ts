@@ -1,6 +1,6 @@
 import type { RequestInfo } from '../audit/request-info.js';
 import type { ErrorCode } from '../errors/errors.js';
-import type { UserInfo } from '../identity/user.js';
+import type { SessionFacts, UserInfo } from '../identity/user.js';
 
 /** Per-request scope, created first and filled in by the stages in order. Plain data. */
 export interface RequestContext {
@@ -14,6 +14,8 @@ export interface RequestContext {
   readonly info: RequestInfo;
   /** The authenticated person (after authn + identity mapping). */
   user?: UserInfo;
+  /** How the person logged in (amr, acr, auth_time), for elevation policies. */
+  session?: SessionFacts;
   /** What was sent upstream as Impersonate-*. */
   impersonated?: UserInfo;
   /** Client Impersonate-* header names that hygiene removed. */

@@ -20,6 +20,8 @@ import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import { bearerToken } from '../authn/bearer.js';
 import { asKubegateError, KubegateError } from '../errors/errors.js';
+import type { UserInfo } from '../identity/user.js';
+import { authorizeImpersonation, parseImpersonationRequest } from '../impersonation/client-request.js';
 import { clientIdentityHeaders, outgoingHeaders, type RequestHeaderNames, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
@@ -27,6 +29,7 @@ import { writeStatus } from '../errors/raw-response.js';
 import { classifyUpgrade, type UpgradeForwarder } from '../proxy/upgrade.js';
 import type { RequestContext, Outcome } from '../request/context.js';
 import { responseExchange, socketExchange, type Exchange, type SocketExchange } from '../request/exchange.js';
+import type { AccessReviewer } from '../upstream/access-review.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -38,6 +41,10 @@ export interface PipelineDeps {
   limits: LimitSettings;
   /** `impersonation.requestHeader`: front-proxy header names stripped beyond the X-Remote-* defaults. */
   requestHeaderNames: RequestHeaderNames;
+  /** `impersonation.allowClientImpersonation`: honour `kubectl --as` where RBAC allows it. */
+  allowClientImpersonation: boolean;
+  /** SubjectAccessReviews with kubegate's own credential (client impersonation checks). */
+  reviewer: AccessReviewer;
   audit: AuditSink;
   log: Logger;
 }
@@ -149,9 +156,12 @@ async function prepare(
   upgrade: UpgradeProtocol | undefined,
 ): Promise<{ headers: OutgoingHttpHeaders; limits: Limits }> {
   // 3. Authenticate the bearer ID token and map its claims to the user to impersonate.
-  ctx.user = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
-  // 4. (elevation will adjust the impersonated identity here)
-  ctx.impersonated = ctx.user;
+  const { user, session } = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
+  ctx.user = user;
+  ctx.session = session;
+  // 4. The identity to impersonate: the person, or what they asked for with `kubectl --as`, allowed only
+  // where the cluster's RBAC lets them impersonate it (one SubjectAccessReview per attribute).
+  ctx.impersonated = await impersonationTarget(deps, ctx.user, req);
   // 5. Hygiene, then kubegate's own credential and Impersonate-* headers, set in exactly one place.
   const { headers, strippedImpersonation, strippedRequestHeaders } = outgoingHeaders(req.headers, {
     user: ctx.impersonated,
@@ -164,6 +174,13 @@ async function prepare(
   ctx.strippedImpersonation = strippedImpersonation;
   ctx.strippedRequestHeaders = strippedRequestHeaders;
   return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(ctx.info), deps.limits) };
+}
+
+async function impersonationTarget(deps: PipelineDeps, person: UserInfo, req: IncomingMessage): Promise<UserInfo> {
+  const asked = parseImpersonationRequest(req.rawHeaders);
+  if (asked === undefined) return person;
+  if (!deps.allowClientImpersonation) throw new KubegateError('IMPERSONATION_DISABLED', 'client impersonation headers while --allow-client-impersonation=false');
+  return authorizeImpersonation(person, asked, deps.reviewer);
 }
 
 /** Record and log why a request was refused; returns the coded error to send. */

@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
+import { createAccessReviewer } from '../upstream/access-review.js';
 import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
 import { createHandlers } from './pipeline.js';
 import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
@@ -66,7 +67,18 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   );
   const forwarder = createForwarder(upstream);
   const upgrades = createUpgradeForwarder(upstream);
-  const handlers = createHandlers({ authenticator, upstream, forwarder, upgrades, limits: config.proxy, requestHeaderNames: config.impersonation.requestHeader, audit, log });
+  const handlers = createHandlers({
+    authenticator,
+    upstream,
+    forwarder,
+    upgrades,
+    limits: config.proxy,
+    requestHeaderNames: config.impersonation.requestHeader,
+    allowClientImpersonation: config.impersonation.allowClientImpersonation,
+    reviewer: createAccessReviewer(upstream.kubeConfig, { allowSeconds: config.impersonation.reviewCache.allowedSeconds, denySeconds: config.impersonation.reviewCache.deniedSeconds }),
+    audit,
+    log,
+  });
 
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
   server.on('request', handlers.request);

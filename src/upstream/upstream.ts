@@ -29,6 +29,8 @@ export const DEFAULT_PROBE_CACHE_MS = 1000;
 
 export interface Upstream {
   readonly target: URL;
+  /** The loaded kubeconfig (kubegate's own identity), for kubegate's own API calls (reviews, stores). */
+  readonly kubeConfig: KubeConfig;
   /** The server URL's path without a trailing slash ('' for none): every request path goes under it. */
   readonly pathPrefix: string;
   /** Keep-alive agent verifying the API server against its CA, carrying kubegate's client certificate if any. */
@@ -153,6 +155,7 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
 
   return {
     target,
+    kubeConfig: kc,
     pathPrefix,
     agent: () => agent,
     upgradeAgent: () => upgradeAgent,

@@ -108,18 +108,27 @@ t.test('request path', async (t) => {
     t.equal(h.fake.requests.length, before);
   });
 
-  t.test('client Impersonate-*, X-Remote-* and Authorization never reach the API server, whatever case, count or Connection', async (t) => {
+  t.test('malformed client impersonation in any case or count is refused with 400, nothing forwarded', async (t) => {
+    for (const lines of [
+      ['Impersonate-User: admin', 'impersonate-user: root'],
+      ['IMPERSONATE-GROUP: system:masters'],
+      ['Impersonate-Uid: 0'],
+      ['impersonate-extra-scopes: everything'],
+      ['Impersonate-User: ', 'Connection: Impersonate-User'],
+    ]) {
+      const before = h.fake.requests.length;
+      const response = await rawRequest(h, ['GET /api/v1/namespaces/default/pods HTTP/1.1', 'Host: x', `Authorization: Bearer ${alice}`, ...lines, 'Connection: close']);
+      t.match(response, /^HTTP\/1\.1 400 /, lines.join(' + '));
+      t.equal(h.fake.requests.length, before, 'nothing forwarded');
+    }
+  });
+
+  t.test('client X-Remote-*, Authorization and forwarding headers never reach the API server, whatever case, count or Connection', async (t) => {
     const before = h.fake.requests.length;
     const response = await rawRequest(h, [
       'POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1',
       'Host: kubegate',
       `authorization: Bearer ${alice}`,
-      'Impersonate-User: admin',
-      'impersonate-user: root',
-      'IMPERSONATE-GROUP: system:masters',
-      'Impersonate-Group: cluster-admins',
-      'Impersonate-Uid: 0',
-      'impersonate-extra-scopes: everything',
       'X-Remote-User: admin',
       'x-remote-user: root',
       'X-REMOTE-GROUP: system:masters',
@@ -133,7 +142,7 @@ t.test('request path', async (t) => {
       'X-Forwarded-For: 10.0.0.1',
       'X-Real-Ip: 10.0.0.2',
       'Audit-ID: chosen-by-client',
-      'Connection: close, Impersonate-User, Authorization, Audit-Id, X-Forwarded-For, X-Remote-User, X-Front-User',
+      'Connection: close, Authorization, Audit-Id, X-Forwarded-For, X-Remote-User, X-Front-User',
       'Content-Type: application/json',
     ], '{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1"}');
     t.match(response, /^HTTP\/1\.1 201/);
@@ -159,12 +168,6 @@ t.test('request path', async (t) => {
     });
     t.equal(res.status, 401);
     t.equal(h.fake.requests.length, before);
-  });
-
-  t.test('kubectl --as is not honoured yet: the header is stripped and the request runs as the user', async (t) => {
-    const r = await h.kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}', '--as', 'admin', '--as-group', 'system:masters'], alice);
-    t.equal(r.code, 0, r.stderr);
-    t.equal(r.stdout, 'alice@example.com');
   });
 
   t.test('an identity provider cannot mint system: names', async (t) => {

@@ -51,7 +51,7 @@ export function maxFetchesWhileFailing(elapsedMs: number, minIntervalMs: number,
 /** The outcome of authenticate as data: the username, or the error's code and details. */
 export async function outcome(authn: Authenticator, token: string): Promise<{ user?: string; code?: string; details?: Record<string, unknown> }> {
   try {
-    return { user: (await authn.authenticate(token)).username };
+    return { user: (await authn.authenticate(token)).user.username };
   } catch (err) {
     const e = err as { code?: string; details?: Record<string, unknown> };
     return { code: e.code ?? String(err), details: e.details ?? {} };

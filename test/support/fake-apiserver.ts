@@ -4,6 +4,13 @@
  * header it receives (raw, in order) so tests can assert what crossed the proxy, and answers only what
  * the tests and the demo need: discovery, /version, SelfSubjectReview (`kubectl auth whoami`, built from
  * the Impersonate-* headers it received), a pod list, and routes a test adds.
+ *
+ * Two kinds of route, two promises checked:
+ * - `route`: a request kubegate forwards for a person: kubegate's credential and exactly one Impersonate-User.
+ * - `ownRoute`: kubegate's own API calls (SubjectAccessReviews, Elevation objects), made as kubegate itself:
+ *   kubegate's credential and NO Impersonate-* header at all. Prefix-matched on path segments, so
+ *   `ownRoute('GET', '/apis/kubegate.io/v1alpha1/namespaces/kubegate/elevations', h)` also answers
+ *   `.../elevations/<name>`; the longest registered prefix wins.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -33,9 +40,17 @@ export interface FakeApiServer {
   readonly tlsConnections: number;
   /** Connections open now on which no request has arrived (e.g. opened for a request then abandoned). */
   readonly openWithoutRequest: number;
-  /** Requests that broke kubegate's promises: wrong credential or no Impersonate-User. */
+  /**
+   * Requests that broke kubegate's promises: wrong credential, no Impersonate-User on a forwarded request,
+   * or an Impersonate-* header on one of kubegate's own calls (an `ownRoute`).
+   */
   readonly violations: string[];
   route(method: string, path: string, handler: Route): void;
+  /**
+   * A route for kubegate's own calls (not on behalf of a person): any `Impersonate-*` header there is a
+   * violation (answered 403). Matches `pathPrefix` itself and every path below it (`pathPrefix/...`).
+   */
+  ownRoute(method: string, pathPrefix: string, handler: Route): void;
   /** Handle protocol upgrades (exec, attach, port-forward) on a path, any method. */
   upgradeRoute(path: string, handler: UpgradeRoute): void;
   close(): Promise<void>;
@@ -54,6 +69,16 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
   const violations: string[] = [];
   const routes = new Map<string, Route>();
   const route = (method: string, path: string, handler: Route) => routes.set(`${method} ${path}`, handler);
+  const ownRoutes: { method: string; prefix: string; handler: Route }[] = [];
+  const ownRoute = (method: string, pathPrefix: string, handler: Route) => {
+    const prefix = pathPrefix.replace(/\/+$/, '');
+    const i = ownRoutes.findIndex((r) => r.method === method && r.prefix === prefix);
+    if (i >= 0) ownRoutes.splice(i, 1);
+    ownRoutes.push({ method, prefix, handler });
+    ownRoutes.sort((a, b) => b.prefix.length - a.prefix.length); // longest prefix first
+  };
+  const findOwnRoute = (method: string, path: string) =>
+    ownRoutes.find((r) => r.method === method && (path === r.prefix || path.startsWith(`${r.prefix}/`)));
 
   route('GET', '/version', (_q, res) => json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kubegate-fake', platform: 'linux/amd64' }));
   route('GET', '/api', (_q, res) => json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] }));
@@ -126,6 +151,16 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
       violations.push(`${req.method} ${path}: kubegate's credential missing or wrong`);
       return json(res, 401, status(401, 'Unauthorized', 'fake: kubegate credential missing'));
     }
+    const own = findOwnRoute(req.method ?? '', path);
+    if (own) {
+      const impersonating = recorded.rawHeaders.filter(([n]) => /^impersonate-/i.test(n)).map(([n]) => n);
+      if (impersonating.length) {
+        violations.push(`${req.method} ${path}: kubegate's own call carried ${impersonating.join(', ')}`);
+        req.resume();
+        return json(res, 403, status(403, 'Forbidden', 'fake: impersonation on one of kubegate\'s own calls'));
+      }
+      return own.handler(req, res, recorded);
+    }
     if (path !== '/readyz' && all('impersonate-user').length !== 1) {
       violations.push(`${req.method} ${path}: expected exactly one Impersonate-User, got ${all('impersonate-user').length}`);
       return json(res, 403, status(403, 'Forbidden', 'fake: no Impersonate-User'));
@@ -176,6 +211,7 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     },
     violations,
     route,
+    ownRoute,
     upgradeRoute: (path, handler) => upgradeRoutes.set(path, handler),
     close: () =>
       new Promise<void>((resolve) => {
