@@ -19,6 +19,7 @@ import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
 import { loadUpstream } from '../../src/upstream/upstream.js';
 import { startFakeApiServer } from '../../test/support/fake-apiserver.js';
+import { installFakeRbac } from '../../test/support/fake-rbac.js';
 import { kubeconfigYaml } from '../../test/support/harness.js';
 import { startTestIssuer } from '../../test/support/oidc-issuer.js';
 import { createPki } from '../../test/support/pki.js';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
   } else {
     const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: STANDIN_TOKEN });
     closers.unshift(() => fake.close());
+    // The stand-in's "RBAC": developers may impersonate the user devops-admin (kubectl --as devops-admin).
+    installFakeRbac(fake).allow({ group: 'oidc:developers', verb: 'impersonate', apiGroup: '', resource: 'users', name: 'devops-admin' });
     upstreamKubeconfig = join(pki.dir, 'standin.kubeconfig');
     writeFileSync(upstreamKubeconfig, kubeconfigYaml(fake.url, pki.caFile, STANDIN_TOKEN));
     upstreamLabel = `the built-in STAND-IN API server at ${fake.url} (not a cluster: it answers discovery, a pod list and 'kubectl auth whoami' from the Impersonate-* headers it receives)`;
@@ -50,6 +53,23 @@ async function main(): Promise<void> {
       oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'oidc:' },
       upstream: { kubeconfig: upstreamKubeconfig },
       audit: { logPath: '-' },
+      // Break-glass: on-call people may take break-glass:cluster-admin for 30 minutes, with a reason and a
+      // fresh MFA login, once a second person (an SRE lead) approves. Grants live in a file for the demo.
+      elevation: {
+        store: { type: 'file', path: join(pki.dir, 'elevations.json') },
+        rules: [
+          {
+            name: 'break-glass',
+            requesters: { groups: ['oidc:on-call'] },
+            groups: ['break-glass:cluster-admin'],
+            maxDurationSeconds: 1800,
+            minReasonLength: 8,
+            mfa: { amr: ['mfa'] },
+            maxAuthAgeSeconds: 3600,
+            approvers: { groups: ['oidc:sre-leads'] },
+          },
+        ],
+      },
     });
   const wanted = Number(process.env.KUBEGATE_DEMO_PORT ?? 8443);
   let kubegate: RunningKubegate;
@@ -61,9 +81,13 @@ async function main(): Promise<void> {
   closers.unshift(() => kubegate.close());
   await kubegate.ready();
 
-  const token = await issuer.mintIdToken({ sub: 'demo-user', claims: { email: 'jane@example.com', email_verified: true, name: 'Jane Demo', groups: ['developers', 'on-call'] } });
+  const loggedIn = { email_verified: true, amr: ['pwd', 'mfa'], auth_time: Math.floor(Date.now() / 1000) };
+  const token = await issuer.mintIdToken({ sub: 'demo-user', claims: { ...loggedIn, email: 'jane@example.com', name: 'Jane Demo', groups: ['developers', 'on-call'] } });
   const kubeconfig = join(pki.dir, 'demo.kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(kubegate.url, pki.caFile, token), { mode: 0o600 });
+  const approverToken = await issuer.mintIdToken({ sub: 'demo-lead', claims: { ...loggedIn, email: 'sam@example.com', name: 'Sam Lead', groups: ['sre-leads'] } });
+  const approverKubeconfig = join(pki.dir, 'approver.kubeconfig');
+  writeFileSync(approverKubeconfig, kubeconfigYaml(kubegate.url, pki.caFile, approverToken), { mode: 0o600 });
 
   process.stdout.write(
     [
@@ -79,7 +103,15 @@ async function main(): Promise<void> {
       'Try:',
       `  kubectl --kubeconfig ${kubeconfig} auth whoami`,
       `  kubectl --kubeconfig ${kubeconfig} get pods`,
-      `  kubectl --kubeconfig ${kubeconfig} auth whoami --as admin   # client impersonation is stripped`,
+      `  kubectl --kubeconfig ${kubeconfig} auth whoami --as devops-admin   # allowed by RBAC: sudo to devops-admin`,
+      `  kubectl --kubeconfig ${kubeconfig} get --raw /api/v1/namespaces/default/pods --as root   # refused by RBAC (403)`,
+      '',
+      'Break glass (jane asks, sam@example.com approves; both kubeconfigs hold 1-hour tokens):',
+      `  bin/kubegate sudo --kubeconfig ${kubeconfig} --group break-glass:cluster-admin --for 15m --reason "INC-4211 demo"`,
+      `  bin/kubegate elevations list --kubeconfig ${approverKubeconfig}`,
+      `  bin/kubegate elevations approve <ID> --kubeconfig ${approverKubeconfig}`,
+      `  kubectl --kubeconfig ${kubeconfig} auth whoami                      # now with break-glass:cluster-admin`,
+      `  bin/kubegate elevations revoke <ID> --kubeconfig ${kubeconfig}`,
       '',
       'The ID token (a JWT; paste it into any JWT decoder to see its claims):',
       token,

@@ -88,6 +88,10 @@ export function auditEvent(ctx: RequestContext, outcome: Outcome, now: Date = ne
   if (ctx.strippedImpersonation.length > 0) {
     annotations['kubegate.io/stripped-impersonation-headers'] = [...new Set(ctx.strippedImpersonation)].join(',');
   }
+  if (ctx.elevations !== undefined && ctx.elevations.length > 0) {
+    annotations['kubegate.io/elevation-id'] = ctx.elevations.map((g) => g.id).join(',');
+    annotations['kubegate.io/elevation-reason'] = ctx.elevations.map((g) => g.reason).join(' | ');
+  }
   if (ctx.strippedRequestHeaders.length > 0) {
     annotations['kubegate.io/stripped-requestheader-headers'] = [...new Set(ctx.strippedRequestHeaders)].join(',');
   }

@@ -1,12 +1,20 @@
-/** `kubegate <command>`: parses the command name and hands the rest to that command. */
+/**
+ * `kubegate <command>`: parses the command name and hands the rest to that command. Commands are loaded
+ * on demand, so the client commands (sudo, elevations) never load the server.
+ *
+ * Exit codes: 0 success; 1 refused or failed (the cause on stderr); 2 usage error.
+ */
 import { KubegateError } from '../errors/errors.js';
-import { checkConfigCommand } from './check-config.js';
-import { serveCommand } from './serve.js';
-import { usage } from './usage.js';
+import { KubegateApiError } from './kubegate-api.js';
+import { UsageError, usage } from './usage.js';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: serveCommand,
-  'check-config': checkConfigCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
+  sudo: async () => (await import('./sudo.js')).sudoCommand,
+  elevations: async () => (await import('./elevations.js')).elevationsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -19,8 +27,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  const run = COMMANDS[command];
-  if (!run) {
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!load) {
     process.stderr.write(`kubegate: unknown command ${JSON.stringify(command)}\n\n${usage()}`);
     return 2;
   }
@@ -29,9 +37,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    const run = await load();
     return await run(rest);
   } catch (err) {
-    if (err instanceof KubegateError) process.stderr.write(`kubegate ${command}: ${err.code}: ${err.message}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`kubegate ${command}: ${err.message}\nRun 'kubegate ${command} --help' for usage.\n`);
+      return 2;
+    }
+    // A client command's failure: its message is for the person and names the cause.
+    if (err instanceof KubegateApiError) process.stderr.write(`kubegate ${command}: ${err.message}\n`);
+    else if (err instanceof KubegateError) process.stderr.write(`kubegate ${command}: ${err.code}: ${err.message}\n`);
     else process.stderr.write(`kubegate ${command}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }

@@ -43,6 +43,58 @@ const requestHeaderList = (kind: 'header' | 'prefix') =>
     )
     .default([]);
 
+/** Who: usernames and groups as kubegate maps them (prefixes applied). */
+const principals = z
+  .strictObject({
+    users: z.array(nonEmpty).default([]),
+    groups: z.array(nonEmpty).default([]),
+  })
+  .prefault({})
+  .refine((p) => p.users.length + p.groups.length > 0, 'must name at least one user or group');
+
+/** One break-glass rule: who may take which groups, for how long, under which conditions. */
+const elevationRule = z.strictObject({
+  name: nonEmpty.regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case DNS label'),
+  /** Who may ask. */
+  requesters: principals,
+  /** The groups this rule can grant. */
+  groups: z.array(nonEmpty).min(1, 'must name at least one group'),
+  /** Longest grant, in seconds. */
+  maxDurationSeconds: z.number().int().min(60).max(7 * 86400),
+  /** A reason of at least this many characters is required. */
+  minReasonLength: z.number().int().min(1).max(1000).default(10),
+  /** The token must prove MFA: `amr` contains one of `amr`, or `acr` is one of `acr`. */
+  mfa: z
+    .strictObject({ amr: z.array(nonEmpty).default([]), acr: z.array(nonEmpty).default([]) })
+    .refine((m) => m.amr.length + m.acr.length > 0, 'must list amr or acr values')
+    .optional(),
+  /** The login (`auth_time`) must be at most this old, in seconds. */
+  maxAuthAgeSeconds: z.number().int().min(30).max(86400).optional(),
+  /** Set: a second person from these must approve (never the requester). */
+  approvers: principals.optional(),
+});
+
+const elevationSchema = z
+  .strictObject({
+    /** Where grants live: the Kubernetes API (shared by every replica) or a file (demo, single instance). */
+    store: z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('kubernetes'), namespace: nonEmpty.default('kubegate') }),
+      z.strictObject({ type: z.literal('file'), path: nonEmpty }),
+    ]),
+    /** A request waiting for approval lapses after this long. */
+    pendingTimeoutSeconds: z.number().int().min(60).max(86400).default(900),
+    /** POST every grant event as JSON here (chat, paging); failures are logged, never block a grant. */
+    notify: z.strictObject({ webhookUrl: httpsUrl, caFile: nonEmpty.optional() }).optional(),
+    rules: z.array(elevationRule).min(1, 'must have at least one rule'),
+  })
+  .superRefine((e, ctx) => {
+    const seen = new Set<string>();
+    e.rules.forEach((rule, i) => {
+      if (seen.has(rule.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicate rule name ${JSON.stringify(rule.name)}` });
+      seen.add(rule.name);
+    });
+  });
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -66,7 +118,7 @@ export const configSchema = z.strictObject({
     groupsPrefix: z.string().default(''),
     uidClaim: claimName.optional(),
     /** Kubernetes user "extra" key → claim name (string or array of strings). */
-    extraClaims: z.record(nonEmpty, claimName).default({}),
+    extraClaims: z.record(nonEmpty.refine((k) => !k.toLowerCase().startsWith('kubegate.io/'), 'keys under kubegate.io/ are set by kubegate itself'), claimName).default({}),
     requiredClaims: z.record(claimName, z.string()).default({}),
     signingAlgs: z.array(signingAlg).min(1, 'must name at least one algorithm').default(['RS256']),
     /** Allowed clock skew for exp/nbf/iat, in seconds. */
@@ -124,6 +176,8 @@ export const configSchema = z.strictObject({
       longRunningMaxSeconds: z.number().int().min(0).default(0),
     })
     .prefault({}),
+  /** Break-glass elevation; absent: off (the elevation API answers 404). */
+  elevation: elevationSchema.optional(),
   audit: z
     .strictObject({
       /** A file path, or `-` for stdout. */
@@ -134,3 +188,5 @@ export const configSchema = z.strictObject({
 
 /** The validated, defaulted configuration. */
 export type Config = z.infer<typeof configSchema>;
+export type ElevationConfig = NonNullable<Config['elevation']>;
+export type ElevationRule = ElevationConfig['rules'][number];

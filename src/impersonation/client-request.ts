@@ -23,6 +23,8 @@ export const KUBEGATE_EXTRA_PREFIX = 'kubegate.io/';
 export const ORIGINAL_USERNAME_EXTRA = 'kubegate.io/original-username';
 export const ORIGINAL_GROUPS_EXTRA = 'kubegate.io/original-groups';
 export const ORIGINAL_UID_EXTRA = 'kubegate.io/original-uid';
+/** The ids of the break-glass grants in force for the request (set by kubegate, never by a client). */
+export const ELEVATION_EXTRA = 'kubegate.io/elevation';
 
 const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
 

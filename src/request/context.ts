@@ -16,6 +16,8 @@ export interface RequestContext {
   user?: UserInfo;
   /** How the person logged in (amr, acr, auth_time), for elevation policies. */
   session?: SessionFacts;
+  /** Break-glass grants in force for this request (their groups were added). */
+  elevations?: { id: string; reason: string }[];
   /** What was sent upstream as Impersonate-*. */
   impersonated?: UserInfo;
   /** Client Impersonate-* header names that hygiene removed. */

@@ -21,7 +21,7 @@ import type { Authenticator } from '../authn/authenticator.js';
 import { bearerToken } from '../authn/bearer.js';
 import { asKubegateError, KubegateError } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
-import { authorizeImpersonation, parseImpersonationRequest } from '../impersonation/client-request.js';
+import { authorizeImpersonation, ELEVATION_EXTRA, parseImpersonationRequest } from '../impersonation/client-request.js';
 import { clientIdentityHeaders, outgoingHeaders, type RequestHeaderNames, type UpgradeProtocol } from '../impersonation/headers.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { isLongRunning, limitsFor, type LimitSettings, type Limits } from '../proxy/limits.js';
@@ -30,6 +30,8 @@ import { classifyUpgrade, type UpgradeForwarder } from '../proxy/upgrade.js';
 import type { RequestContext, Outcome } from '../request/context.js';
 import { responseExchange, socketExchange, type Exchange, type SocketExchange } from '../request/exchange.js';
 import type { AccessReviewer } from '../upstream/access-review.js';
+import type { GrantService } from '../elevation/grants.js';
+import { answerOwnApi, isOwnApi } from '../routes/elevations.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -45,6 +47,8 @@ export interface PipelineDeps {
   allowClientImpersonation: boolean;
   /** SubjectAccessReviews with kubegate's own credential (client impersonation checks). */
   reviewer: AccessReviewer;
+  /** Break-glass grants; undefined when elevation is not configured. */
+  grants?: GrantService | undefined;
   audit: AuditSink;
   log: Logger;
 }
@@ -109,7 +113,12 @@ async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMess
     // An Upgrade header without `Connection: upgrade` reaches here as an ordinary request: refuse it
     // rather than forward a plain request to an exec or port-forward endpoint.
     if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
-    // 3–5. Authenticate, map, build the outgoing headers.
+    // 3. Authenticate the bearer ID token and map its claims to the person.
+    await authenticate(deps, ctx, req, undefined);
+    if (ex.clientGone) return;
+    // kubegate's own API (break-glass elevation) is answered here, as the person, and never forwarded.
+    if (isOwnApi(ctx.url)) return await ownApi(deps, ctx, req, res);
+    // 4–5. The identity to impersonate, then the outgoing headers.
     const { headers, limits } = await prepare(deps, ctx, req, undefined);
     // The client may have left while its token was verified: then nothing is forwarded.
     if (ex.clientGone) return;
@@ -128,7 +137,9 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
     checkRequestTarget(ctx.url);
     const protocol = classifyUpgrade(req);
     ex.annotate('kubegate.io/upgrade-protocol', protocol);
-    // 2–5. Exactly the stages of an ordinary request.
+    if (isOwnApi(ctx.url)) throw new KubegateError('UPGRADE_UNSUPPORTED', 'upgrade to kubegate\'s own API');
+    // 3–5. Exactly the stages of an ordinary request.
+    await authenticate(deps, ctx, req, protocol);
     const { headers, limits } = await prepare(deps, ctx, req, protocol);
     // Until here the socket was read so a client leaving was noticed; bytes it sent go after the request.
     const early = ex.stopWatching();
@@ -148,20 +159,26 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
   }
 }
 
-/** Stages 3–5, shared by both paths. */
+/** Stage 3, shared by both paths: the bearer ID token → the person and how they logged in. */
+async function authenticate(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, upgrade: UpgradeProtocol | undefined): Promise<void> {
+  const { user, session } = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
+  ctx.user = user;
+  ctx.session = session;
+}
+
+/** Stages 4–5, shared by both paths. */
 async function prepare(
   deps: PipelineDeps,
   ctx: RequestContext,
   req: IncomingMessage,
   upgrade: UpgradeProtocol | undefined,
 ): Promise<{ headers: OutgoingHttpHeaders; limits: Limits }> {
-  // 3. Authenticate the bearer ID token and map its claims to the user to impersonate.
-  const { user, session } = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
-  ctx.user = user;
-  ctx.session = session;
-  // 4. The identity to impersonate: the person, or what they asked for with `kubectl --as`, allowed only
-  // where the cluster's RBAC lets them impersonate it (one SubjectAccessReview per attribute).
-  ctx.impersonated = await impersonationTarget(deps, ctx.user, req);
+  const person = ctx.user!;
+  // 4a. Break-glass: the person's grants in force add their groups (and the grant ids as an extra).
+  const elevated = withGrants(deps, ctx, person);
+  // 4b. `kubectl --as`: act as another identity only where the cluster's RBAC lets the (elevated) person
+  // impersonate it (one SubjectAccessReview per attribute).
+  ctx.impersonated = await impersonationTarget(deps, elevated, req);
   // 5. Hygiene, then kubegate's own credential and Impersonate-* headers, set in exactly one place.
   const { headers, strippedImpersonation, strippedRequestHeaders } = outgoingHeaders(req.headers, {
     user: ctx.impersonated,
@@ -174,6 +191,24 @@ async function prepare(
   ctx.strippedImpersonation = strippedImpersonation;
   ctx.strippedRequestHeaders = strippedRequestHeaders;
   return { headers, limits: limitsFor(upgrade !== undefined || isLongRunning(ctx.info), deps.limits) };
+}
+
+function withGrants(deps: PipelineDeps, ctx: RequestContext, person: UserInfo): UserInfo {
+  const grants = deps.grants?.active(person.username) ?? [];
+  if (grants.length === 0) return person;
+  ctx.elevations = grants.map((g) => ({ id: g.id, reason: g.reason }));
+  return {
+    ...person,
+    groups: [...new Set([...person.groups, ...grants.flatMap((g) => g.groups)])],
+    extra: { ...person.extra, [ELEVATION_EXTRA]: grants.map((g) => g.id) },
+  };
+}
+
+async function ownApi(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (parseImpersonationRequest(req.rawHeaders) !== undefined) {
+    throw new KubegateError('IMPERSONATION_INVALID', 'impersonation headers on kubegate\'s own API', { clientMessage: 'kubegate\'s own API acts as the authenticated person: impersonation headers are not accepted' });
+  }
+  await answerOwnApi(deps.grants, { person: ctx.user!, session: ctx.session!, auditId: ctx.auditId, method: ctx.method, url: ctx.url, req, res });
 }
 
 async function impersonationTarget(deps: PipelineDeps, person: UserInfo, req: IncomingMessage): Promise<UserInfo> {

@@ -13,8 +13,15 @@ import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
+import type { ElevationConfig } from '../config/schema.js';
+import { grantAuditEvent } from '../elevation/audit.js';
+import { createFileElevationStore } from '../elevation/file-store.js';
+import { createGrantService } from '../elevation/grants.js';
+import { createKubeElevationStore } from '../elevation/kube-store.js';
+import { createNotifier } from '../elevation/notify.js';
+import type { ElevationStore } from '../elevation/types.js';
 import { createAccessReviewer } from '../upstream/access-review.js';
-import { loadUpstream, type UpstreamSettings } from '../upstream/upstream.js';
+import { loadUpstream, type Upstream, type UpstreamSettings } from '../upstream/upstream.js';
 import { createHandlers } from './pipeline.js';
 import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
 
@@ -35,6 +42,8 @@ export interface StartOptions {
   upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
   /** Where audit events go, for embedders (default: the sink `audit.logPath` names). */
   auditSink?: AuditSink;
+  /** Test hooks for elevation: a store instead of the configured one, a clock instead of Date.now. */
+  elevation?: { store?: ElevationStore; now?: () => number };
 }
 
 /** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE when start-up cannot complete. */
@@ -65,6 +74,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     },
     log,
   );
+  const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   const forwarder = createForwarder(upstream);
   const upgrades = createUpgradeForwarder(upstream);
   const handlers = createHandlers({
@@ -75,6 +85,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     limits: config.proxy,
     requestHeaderNames: config.impersonation.requestHeader,
     allowClientImpersonation: config.impersonation.allowClientImpersonation,
+    grants: elevation?.grants,
     reviewer: createAccessReviewer(upstream.kubeConfig, { allowSeconds: config.impersonation.reviewCache.allowedSeconds, denySeconds: config.impersonation.reviewCache.deniedSeconds }),
     audit,
     log,
@@ -98,6 +109,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     });
   }).catch((err: Error) => {
     stopWatching();
+    elevation?.close();
     authenticator.close();
     upstream.close();
     throw new KubegateError('CONFIG_INVALID', `cannot listen on ${config.server.bindAddress}:${config.server.securePort}: ${err.message}`, { cause: err });
@@ -122,12 +134,49 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
           upgrades.close();
         });
         await handlers.drain();
+        elevation?.close();
+        await elevation?.flush();
         forwarder.close();
         upstream.close();
         await audit.close();
       })();
       return closing;
     },
+  };
+}
+
+/** The grant service over the configured store, its expiry sweep, notifications and audit records. */
+function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink, log: Logger, hook: StartOptions['elevation']) {
+  const store = hook?.store ?? (e.store.type === 'kubernetes' ? createKubeElevationStore({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
+  store.ready().then(
+    () => log.info('elevation store in sync', { store: e.store.type }),
+    (err: Error) => log.error('elevation store failed to load', { store: e.store.type, error: err.message }),
+  );
+  const notifier = e.notify === undefined ? undefined : createNotifier({ webhookUrl: e.notify.webhookUrl, ca: e.notify.caFile === undefined ? undefined : readFileOrThrow(e.notify.caFile, 'elevation.notify.caFile'), log });
+  const grants = createGrantService({
+    store,
+    policy: e,
+    ...(hook?.now && { now: hook.now }),
+    onEvent: (event) => {
+      audit.write(grantAuditEvent(event));
+      log.info('elevation event', { event: event.kind, actor: event.actor, elevation: event.elevation?.id, requestAuditID: event.requestAuditId });
+      notifier?.notify(event);
+    },
+  });
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    void grants.sweep().finally(() => (sweeping = false));
+  }, 1000);
+  sweeper.unref();
+  return {
+    grants,
+    close() {
+      clearInterval(sweeper);
+      store.close();
+    },
+    flush: () => notifier?.flush(),
   };
 }
 

@@ -443,3 +443,31 @@ t.test('the returned config is deeply frozen', async (t) => {
   t.strictSame(again.oidc.signingAlgs, ['RS256']);
   t.strictSame(again.oidc.extraClaims, {});
 });
+
+t.test('client impersonation and break-glass elevation settings', async (t) => {
+  const base = minimal();
+  const ok = validateConfigOrThrow(base);
+  t.equal(ok.impersonation.allowClientImpersonation, true, 'kubectl --as honoured by default');
+  t.same(ok.impersonation.reviewCache, { allowedSeconds: 10, deniedSeconds: 2 });
+  t.equal(ok.elevation, undefined, 'elevation off unless configured');
+  t.equal(loadConfig([...minimalFlags, '--allow-client-impersonation=false'], {}).config.impersonation.allowClientImpersonation, false, '--allow-client-impersonation=false');
+  const rule = { name: 'sre', requesters: { groups: ['oidc:sre'] }, groups: ['break-glass:admin'], maxDurationSeconds: 1800 };
+  const withRules = validateConfigOrThrow({ ...base, elevation: { store: { type: 'kubernetes' }, rules: [rule] } });
+  t.match(withRules.elevation, { store: { type: 'kubernetes', namespace: 'kubegate' }, pendingTimeoutSeconds: 900, rules: [{ minReasonLength: 10 }] });
+  for (const [name, elevation, path] of [
+    ['no rules', { store: { type: 'file', path: '/x' }, rules: [] }, /elevation\.rules: must have at least one rule/],
+    ['no store', { rules: [rule] }, /elevation\.store/],
+    ['unknown store type', { store: { type: 'etcd' }, rules: [rule] }, /elevation\.store/],
+    ['duplicate rule names', { store: { type: 'kubernetes' }, rules: [rule, rule] }, /elevation\.rules\.1\.name: duplicate rule name "sre"/],
+    ['nobody may ask', { store: { type: 'kubernetes' }, rules: [{ ...rule, requesters: {} }] }, /elevation\.rules\.0\.requesters: must name at least one user or group/],
+    ['an empty mfa rule', { store: { type: 'kubernetes' }, rules: [{ ...rule, mfa: {} }] }, /elevation\.rules\.0\.mfa: must list amr or acr values/],
+    ['a rule name that is not a DNS label', { store: { type: 'kubernetes' }, rules: [{ ...rule, name: 'SRE Team' }] }, /elevation\.rules\.0\.name/],
+    ['a webhook over http', { store: { type: 'kubernetes' }, notify: { webhookUrl: 'http://chat.example.com/hook' }, rules: [rule] }, /elevation\.notify\.webhookUrl: must be an https URL/],
+  ] as const) {
+    const result = validateConfig({ ...base, elevation });
+    t.notOk(result.ok, name);
+    if (!result.ok) t.match(result.issues.join('\n'), path, name);
+  }
+  const reserved = validateConfig({ ...base, oidc: { ...base.oidc, extraClaims: { 'kubegate.io/elevation': 'x' } } });
+  t.notOk(reserved.ok, 'an identity provider claim cannot be mapped onto kubegate\'s own extra keys');
+});

@@ -1,6 +1,10 @@
 /** The README's first command: the demo starts, prints a working kubeconfig, and stops cleanly. */
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanEnv, kubegate as kubegateCli } from '../cli/cli-harness.js';
 import { KUBECTL } from '../support/harness.js';
 
 t.test('npm run demo: kubectl auth whoami shows the demo identity', async (t) => {
@@ -28,6 +32,36 @@ t.test('npm run demo: kubectl auth whoami shows the demo identity', async (t) =>
     ),
   );
   t.equal(whoami, 'jane@example.com ["oidc:developers","oidc:on-call","system:authenticated"]');
+  const kubectl = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })),
+    );
+  const sudo = await kubectl(['auth', 'whoami', '--as', 'devops-admin', '-o', 'jsonpath={.status.userInfo.username}']);
+  t.equal(sudo.stdout, 'devops-admin', 'the printed --as example works: the stand-in RBAC allows it');
+  const refused = await kubectl(['get', '--raw', '/api/v1/namespaces/default/pods', '--as', 'root']);
+  t.match(refused.stderr, /users "root" is forbidden/, 'and the refused one is refused');
+
+  // Break glass as printed: jane asks with `kubegate sudo` (her kubeconfig, her token), sam approves.
+  const approver = /elevations list --kubeconfig (\S+)/.exec(out)?.[1];
+  t.ok(approver, 'the demo prints the approver\'s kubeconfig');
+  const home = mkdtempSync(join(tmpdir(), 'kubegate-demo-home-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const cli = (args: string[]) => kubegateCli(args, cleanEnv(home));
+  const asked = await cli(['sudo', '--kubeconfig', kubeconfig, '--group', 'break-glass:cluster-admin', '--for', '15m', '--reason', 'INC-4211 demo', '--no-wait']);
+  t.equal(asked.code, 0, asked.stderr);
+  const id = asked.stdout.trim();
+  t.match(id, /^elev-/, 'sudo --no-wait prints the pending elevation\'s id');
+  t.match(asked.stderr, /approv/i, 'and says a second person must approve');
+  const self = await cli(['elevations', 'approve', id, '--kubeconfig', kubeconfig]);
+  t.equal(self.code, 1);
+  t.match(self.stderr, /cannot approve your own request/);
+  const approved = await cli(['elevations', 'approve', id, '--kubeconfig', approver!]);
+  t.equal(approved.code, 0, approved.stderr);
+  const elevated = await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.groups}']);
+  t.match(elevated.stdout, /break-glass:cluster-admin/, 'jane\'s next request carries the break-glass group');
+  const revoked = await cli(['elevations', 'revoke', id, '--kubeconfig', kubeconfig]);
+  t.equal(revoked.code, 0, revoked.stderr);
+  t.notMatch((await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.groups}'])).stdout, /break-glass/, 'revoked: gone on the next request');
   demo.kill('SIGTERM');
   t.equal(await exited, 0, 'stops cleanly on SIGTERM');
 });

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
-import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
+import { startKubegate, type RunningKubegate, type StartOptions } from '../../src/server/server.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
 import { startTestIssuer, type TestIssuer } from './oidc-issuer.js';
 import { createPki, type TestPki } from './pki.js';
@@ -37,7 +37,9 @@ export interface Harness {
 
 export interface HarnessOptions {
   /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
-  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown> };
+  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown> };
+  /** Start hooks passed to startKubegate (e.g. an elevation clock). */
+  start?: Pick<StartOptions, 'elevation'>;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -53,6 +55,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', ...opts.config?.oidc },
     identity: { ...opts.config?.identity },
     ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),
+    ...(opts.config?.elevation ? { elevation: opts.config.elevation } : {}),
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
   });
@@ -62,7 +65,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     format: winston.format.json(),
     transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (logs.push(String(chunk)), cb()) }) })],
   });
-  const kubegate = await startKubegate(config, { log });
+  const kubegate = await startKubegate(config, { log, ...opts.start });
   await kubegate.ready();
   let stopped = false;
 

@@ -156,7 +156,7 @@ export function head(lines: string[]): string {
 export interface ExtraKubegate {
   kubegate: RunningKubegate;
   /** A raw HTTPS GET (or other method) to this kubegate on a fresh connection. */
-  send(path: string, init?: { method?: string; headers?: [string, string][] }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  send(path: string, init?: { method?: string; headers?: [string, string][]; body?: string }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
   /** Stop this kubegate and return its audit records. */
   stopAndReadAudit(): Promise<AuditEvent[]>;
   close(): Promise<void>;
@@ -166,7 +166,7 @@ export interface ExtraKubegate {
  * A second kubegate in front of the harness's fake API server, with extra settings (e.g.
  * `{ proxy: { requestTimeoutSeconds: 1 } }`); same issuer, identity mapping and credentials as the harness's.
  */
-export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown>; impersonation?: Record<string, unknown>; serverPath?: string }): Promise<ExtraKubegate> {
+export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; serverPath?: string }): Promise<ExtraKubegate> {
   const tag = Math.random().toString(36).slice(2);
   const upstreamKubeconfig = join(h.pki.dir, `upstream-${tag}.kubeconfig`);
   writeFileSync(upstreamKubeconfig, kubeconfigYaml(h.fake.url + (extra.serverPath ?? ''), h.pki.caFile, SA_TOKEN));
@@ -179,6 +179,7 @@ export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<str
     audit: { logPath: auditFile },
     ...(extra.proxy ? { proxy: extra.proxy } : {}),
     ...(extra.impersonation ? { impersonation: extra.impersonation } : {}),
+    ...(extra.elevation ? { elevation: extra.elevation } : {}),
   });
   const log = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: new Writable({ write: (_c, _e, cb) => cb() }) })] });
   const kubegate = await startKubegate(config, { log });

@@ -1,0 +1,115 @@
+/**
+ * `kubegate elevations list [-o json]`, `get ID [-o json]`, `approve ID`, `revoke ID`
+ * (each with [--kubeconfig F] [--context C]).
+ *
+ * Reads and decides elevations through the elevation API of the kubeconfig context's kubegate: `list` is
+ * the caller's own (everyone's for approvers) as a table, `approve` makes someone else's pending request
+ * Active, `revoke` ends one now. Text from the server is made terminal-safe before it is printed.
+ */
+import type { Elevation, ElevationList } from '../elevation/types.js';
+import { createElevationClient, type ElevationClient, type KubeconfigSelection } from './kubegate-api.js';
+import { formatDuration, holdsUntil, safeJson, safeLine, time, timeAndRelative } from './elevation-format.js';
+import { CLIENT_FLAGS, outputFormat, parseFlags, UsageError, type OutputFormat } from './usage.js';
+
+export type ElevationsAction = { verb: 'list' } | { verb: 'get' | 'approve' | 'revoke'; id: string };
+
+export interface ElevationsOptions {
+  action: ElevationsAction;
+  selection: KubeconfigSelection;
+  output: OutputFormat;
+}
+
+/** What ids look like (`elev-` + random): a DNS label. Anything else is a typo, refused before any request. */
+const ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const VERBS = ['list', 'get', 'approve', 'revoke'] as const;
+
+/**
+ * The command line as a typed object.
+ * @throws UsageError for a missing or unknown subcommand, a missing, extra or malformed ID, unknown flags.
+ */
+export function parseElevationsArgs(argv: string[]): ElevationsOptions {
+  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
+  const [verb, ...args] = positionals;
+  if (verb === undefined) throw new UsageError(`a subcommand is required: ${VERBS.join(', ')}`);
+  if (!(VERBS as readonly string[]).includes(verb)) throw new UsageError(`unknown subcommand ${JSON.stringify(verb)}: use ${VERBS.join(', ')}`);
+  const selection = { kubeconfig: values.kubeconfig, context: values.context };
+  const output = outputFormat(values.output);
+  if (verb === 'list') {
+    if (args.length) throw new UsageError(`list takes no arguments, got ${JSON.stringify(args.join(' '))}`);
+    return { action: { verb: 'list' }, selection, output };
+  }
+  if (args.length !== 1 || args[0] === undefined) throw new UsageError(`${verb} takes one elevation ID${args.length ? `, got ${args.length}` : ''}`);
+  if (!ID.test(args[0])) throw new UsageError(`${JSON.stringify(args[0])} is not an elevation ID (IDs look like elev-…; see kubegate elevations list)`);
+  return { action: { verb: verb as 'get' | 'approve' | 'revoke', id: args[0] }, selection, output };
+}
+
+const REASON_WIDTH = 50;
+
+/** The list as a table: ID, REQUESTER, GROUPS, PHASE, EXPIRES, REASON, oldest first. */
+export function renderTable(list: ElevationList, nowMs: number): string {
+  const items = [...list.items].sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.id.localeCompare(b.id));
+  const rows = [
+    ['ID', 'REQUESTER', 'GROUPS', 'PHASE', 'EXPIRES', 'REASON'],
+    ...items.map((e) => {
+      const reason = safeLine(e.reason ?? '');
+      return [
+        safeLine(e.id),
+        safeLine(e.requester),
+        safeLine(e.groups.join(',')),
+        e.phase,
+        e.phase === 'Active' ? timeAndRelative(e.expiresAt, nowMs) : time(e.expiresAt),
+        reason.length > REASON_WIDTH ? `${reason.slice(0, REASON_WIDTH - 1)}…` : reason,
+      ];
+    }),
+  ];
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+/** One elevation, a field per line. */
+export function renderDetail(e: Elevation, nowMs: number): string {
+  const fields: [string, string | undefined][] = [
+    ['ID', safeLine(e.id)],
+    ['Requester', safeLine(e.requester)],
+    ['Groups', safeLine(e.groups.join(', '))],
+    ['Phase', e.phase],
+    ['Reason', safeLine(e.reason ?? '')],
+    ['Rule', e.rule === undefined ? undefined : safeLine(e.rule)],
+    ['Duration', typeof e.durationSeconds === 'number' ? formatDuration(e.durationSeconds) : undefined],
+    ['Created', e.createdAt === undefined ? undefined : timeAndRelative(e.createdAt, nowMs)],
+    ['Pending until', e.phase === 'Pending' && e.pendingExpiresAt ? timeAndRelative(e.pendingExpiresAt, nowMs) : undefined],
+    ['Approved', e.approvedBy === undefined ? undefined : `by ${safeLine(e.approvedBy)}${e.approvedAt ? ` at ${time(e.approvedAt)}` : ''}`],
+    ['Active from', e.activeAt === undefined ? undefined : time(e.activeAt)],
+    ['Expires', e.expiresAt === undefined ? undefined : timeAndRelative(e.expiresAt, nowMs)],
+    ['Revoked', e.revokedBy === undefined && e.revokedAt === undefined ? undefined : `${e.revokedBy ? `by ${safeLine(e.revokedBy)}` : ''}${e.revokedAt ? ` at ${time(e.revokedAt)}` : ''}`.trim()],
+  ];
+  return fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${`${k}:`.padEnd(15)}${v}`).join('\n') + '\n';
+}
+
+/**
+ * Run one action and print its answer. Returns the exit code.
+ * @throws KubegateApiError when kubegate refuses or cannot be reached (main.ts prints it, exit 1).
+ */
+export async function runElevations(opts: ElevationsOptions, client: ElevationClient, io: { out(s: string): void; err(s: string): void }, nowMs: number): Promise<number> {
+  const { action, output } = opts;
+  if (action.verb === 'list') {
+    const list = await client.list();
+    if (output === 'json') io.out(safeJson(list));
+    else if (list.items.length === 0) io.err('No elevations.\n');
+    else io.out(renderTable(list, nowMs));
+    return 0;
+  }
+  const e = await client[action.verb](action.id);
+  if (output === 'json') io.out(safeJson(e));
+  else if (action.verb === 'get') io.out(renderDetail(e, nowMs));
+  else if (action.verb === 'approve') io.out(`approved elevation ${safeLine(e.id)}: ${e.phase === 'Active' ? holdsUntil(e, nowMs) : `it is ${e.phase}`}\n`);
+  else io.out(`revoked elevation ${safeLine(e.id)} (${safeLine(e.requester)}: ${safeLine(e.groups.join(', '))}); it is ${e.phase}\n`);
+  return 0;
+}
+
+/** `kubegate elevations ...`: exit 0 done, 1 refused/failed, 2 usage. */
+export async function elevationsCommand(argv: string[]): Promise<number> {
+  const opts = parseElevationsArgs(argv);
+  const client = createElevationClient(opts.selection);
+  return runElevations(opts, client, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, Date.now());
+}
