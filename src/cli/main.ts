@@ -7,6 +7,7 @@
 import { KubegateError } from '../errors/errors.js';
 import { KubegateApiError } from './kubegate-api.js';
 import { UsageError, usage } from './usage.js';
+import { VERSION } from '../version/version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -22,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined) {
     process.stderr.write(usage());
     return 2;
+  }
+  if (command === 'version' || command === '--version') {
+    process.stdout.write(`kubegate ${VERSION}\n`);
+    return 0;
   }
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(usage());
