@@ -60,7 +60,7 @@ cleanups.push(() => void issuer.close());
 const token = await issuer.sign('RS256', { sub: 'bench-user', email: 'bench@example.com', groups: ['bench'] });
 
 const baseConfig = {
-  server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+  server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
   oidc: { issuerUrl: issuer.url, clientId: 'kubegate', caFile: pki.caFile, usernameClaim: 'email', groupsClaim: 'groups', signingAlgs: ['RS256', 'ES256'] },
   upstream: { kubeconfig: upstreamKubeconfig },
   audit: { logPath: join(pki.dir, 'audit.log') },
@@ -352,7 +352,7 @@ async function bigList(url: string, tok: string | undefined, pid?: number): Prom
 
 async function startupToReady(): Promise<number> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'serve', '--bind-address', '127.0.0.1', '--secure-port', '0', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile,
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'serve', '--bind-address', '127.0.0.1', '--secure-port', '0', '--metrics-bind-address', '127.0.0.1:0', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile,
     '--oidc-issuer-url', issuer.url, '--oidc-client-id', 'kubegate', '--oidc-ca-file', pki.caFile, '--kubeconfig', upstreamKubeconfig, '--audit-log-path', join(pki.dir, 'startup-audit.log')], { env: { ...process.env, KUBEGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let port = 0;
   let log = '';

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const log = createLogger(process.env.KUBEGATE_LOG_LEVEL ?? 'warn');
   const configFor = (port: number) =>
     validateConfigOrThrow({
-      server: { bindAddress: '127.0.0.1', securePort: port, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+      server: { bindAddress: '127.0.0.1', securePort: port, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
       oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'oidc:' },
       upstream: { kubeconfig: upstreamKubeconfig },
       audit: { logPath: '-' },

@@ -46,6 +46,8 @@ export interface KeySetOptions {
   maxBackoffMs?: number | undefined;
   /** A fetch (connect, answer, body) that takes longer fails (default 5 s). */
   fetchTimeoutMs?: number | undefined;
+  /** Told of every completed fetch (for metrics). */
+  onFetch?: ((ok: boolean) => void) | undefined;
 }
 
 export interface IssuerKeySet {
@@ -113,6 +115,7 @@ export function createIssuerKeySet(o: KeySetOptions): IssuerKeySet {
         else if (failures > 0) {
           log.info('oidc issuer key set refresh recovered', { ...where, keys: size, failedFetches: failures, failingForMs: Math.round(now() - failingSince!) });
         } else log.debug('oidc issuer key set refreshed', { ...where, keys: size });
+        o.onFetch?.(true);
         local = keySet;
         failures = 0;
         failingSince = undefined;
@@ -122,6 +125,7 @@ export function createIssuerKeySet(o: KeySetOptions): IssuerKeySet {
         return true;
       } catch (err) {
         if (closed) return false;
+        o.onFetch?.(false);
         lastError = describe(err);
         if (failures === 0) {
           failingSince = now();

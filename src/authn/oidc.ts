@@ -13,6 +13,7 @@ import { KubegateError } from '../errors/errors.js';
 import { mapClaims, type ClaimMapping } from '../identity/claims.js';
 import type { UserInfo } from '../identity/user.js';
 import type { Authenticated, Authenticator, SessionFacts } from './authenticator.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { fetchTrusting } from './fetch.js';
 import { createIssuerKeySet, type IssuerKeySet } from './key-set.js';
 import { createTokenCache } from './token-cache.js';
@@ -42,6 +43,8 @@ export interface OidcSettings {
   jwksCacheMaxAgeMs?: number;
   /** Timeout of one key-set fetch (default 5 s). */
   jwksFetchTimeoutMs?: number;
+  /** Counters for token-cache lookups and key-set fetches. */
+  metrics?: Pick<Metrics, 'tokenCache' | 'jwksFetches'> | undefined;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -78,6 +81,7 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
         maxBackoffMs: s.jwksMaxBackoffMs,
         cacheMaxAgeMs: s.jwksCacheMaxAgeMs,
         fetchTimeoutMs: s.jwksFetchTimeoutMs,
+        onFetch: (ok) => s.metrics?.jwksFetches.inc({ result: ok ? 'ok' : 'error' }),
       });
       void keySet.whenReady().then(markReady);
       log.info('oidc discovery done; loading the issuer keys', { issuer: s.issuerUrl, jwksUri });
@@ -120,6 +124,7 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       if (!JWT_SHAPE.test(token)) throw new KubegateError('AUTHN_INVALID_TOKEN', 'bearer token is not a JWT');
       const now = Date.now();
       const cached = cache.get(token, now);
+      s.metrics?.tokenCache.inc({ result: cached === undefined ? 'miss' : 'hit' });
       if (cached !== undefined) return cached;
       const claims = await verify(token);
       for (const [name, want] of Object.entries(s.requiredClaims)) {

@@ -1,22 +1,52 @@
 /**
  * `kubegate serve`: one process, or with `--workers N` a primary that forks N workers sharing the port
- * (node:cluster). Each worker is a complete kubegate with its own caches; a worker that dies is replaced.
- * SIGTERM/SIGINT drain in-flight requests and stop.
+ * (node:cluster). Each worker is a complete kubegate with its own caches; a worker that dies is replaced;
+ * the primary serves /metrics aggregated over every worker (prom-client's cluster registry).
+ * SIGTERM/SIGINT shut down gracefully (see RunningKubegate.shutdown); a second signal exits at once.
  */
 import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
 import { loadConfig } from '../config/load.js';
+import { redactConfig } from '../config/redact.js';
+import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { startMetricsListener } from '../metrics/listener.js';
+import { createMetrics } from '../metrics/metrics.js';
 import { startKubegate } from '../server/server.js';
+import { VERSION } from '../version/version.js';
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { config } = loadConfig(argv);
-  const log = createLogger();
-  if (config.server.workers > 1 && cluster.isPrimary) return exit(await supervise(config.server.workers, log));
-  const running = await startKubegate(config, { log });
+  const { config, sources } = loadConfig(argv);
+  const log = createLogger(config.log.level);
+  if (config.server.workers > 1 && cluster.isPrimary) {
+    log.info('kubegate starting', { version: VERSION, node: process.version, sources, config: redactConfig(config) });
+    return exit(await supervise(config, log));
+  }
+  const worker = cluster.isWorker;
+  if (!worker) log.info('kubegate starting', { version: VERSION, node: process.version, sources, config: redactConfig(config) });
+  const metrics = createMetrics();
+  // A worker's metrics are collected by the primary over IPC, which serves the aggregate.
+  // (prom-client answers the primary's requests only once an AggregatorRegistry exists in the worker.)
+  if (worker) {
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
+  const running = await startKubegate(config, { log, metrics, metricsListener: !worker });
   const signal = await stopSignal();
   log.info('shutting down', { signal });
-  await running.close();
+  forceOnSecondSignal(log);
+  await running.shutdown();
   return exit(0);
+}
+
+/** A second SIGTERM/SIGINT during the graceful shutdown exits at once (audit records may be lost). */
+function forceOnSecondSignal(log: Logger): void {
+  const force = (signal: string) => {
+    log.warn('second signal: exiting without waiting', { signal });
+    process.exit(1);
+  };
+  process.once('SIGTERM', () => force('SIGTERM'));
+  process.once('SIGINT', () => force('SIGINT'));
 }
 
 /** In-flight requests are drained and the audit log flushed by now: leave even if idle keep-alive
@@ -25,8 +55,15 @@ function exit(code: number): never {
   process.exit(code);
 }
 
-async function supervise(workers: number, log: Logger): Promise<number> {
+async function supervise(config: Readonly<Config>, log: Logger): Promise<number> {
+  const workers = config.server.workers;
   let stopping = false;
+  const aggregator = new AggregatorRegistry();
+  const metricsListener =
+    config.server.metricsBindAddress === '0'
+      ? undefined
+      : await startMetricsListener(config.server.metricsBindAddress, async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }));
+  if (metricsListener) log.info('metrics for every worker', { url: `${metricsListener.url}/metrics` });
   const fork = () => cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
@@ -38,6 +75,7 @@ async function supervise(workers: number, log: Logger): Promise<number> {
   const signal = await stopSignal();
   stopping = true;
   log.info('shutting down workers', { signal });
+  forceOnSecondSignal(log);
   await Promise.all(
     Object.values(cluster.workers ?? {}).map(
       (worker) =>
@@ -48,6 +86,7 @@ async function supervise(workers: number, log: Logger): Promise<number> {
         }),
     ),
   );
+  await metricsListener?.close();
   return 0;
 }
 

@@ -104,6 +104,15 @@ export const configSchema = z.strictObject({
       workers: z.number().int().min(1).max(64).default(1),
       tlsCertFile: nonEmpty,
       tlsPrivateKeyFile: nonEmpty,
+      /** Prometheus /metrics on its own listener, `HOST:PORT` (loopback by default); `0`: off. */
+      metricsBindAddress: z
+        .string()
+        .default('127.0.0.1:9090')
+        .refine((v) => v === '0' || /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(v), 'must be HOST:PORT (e.g. 0.0.0.0:9090) or 0 to turn metrics off'),
+      /** On SIGTERM: how long in-flight ordinary requests may take to finish. */
+      shutdownGraceSeconds: z.number().int().min(0).max(3600).default(25),
+      /** On SIGTERM: how long watches, logs -f, exec and port-forward sessions get before they are closed. */
+      longRunningShutdownGraceSeconds: z.number().int().min(0).max(3600).default(5),
     })
     // A missing section is validated as {} so each required setting inside it is reported by name.
     .prefault({} as never),
@@ -174,6 +183,12 @@ export const configSchema = z.strictObject({
       longRunningIdleTimeoutSeconds: z.number().int().min(0).default(0),
       /** Watches, logs, exec, attach, port-forward, proxy: longest total duration. 0: none. */
       longRunningMaxSeconds: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      /** The operational log's level (the audit log is not affected). */
+      level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     })
     .prefault({}),
   /** Break-glass elevation; absent: off (the elevation API answers 404). */

@@ -52,6 +52,8 @@ export interface GrantService {
   list(person: UserInfo): Elevation[];
   /** Grants in force for a username right now. Hot path: synchronous, from the store's local view. */
   active(username: string): Elevation[];
+  /** How many grants are in force now (all people). */
+  activeCount(): number;
   /** Record lapsed grants and requests as Expired (one replica wins each); the timer calls it every second. */
   sweep(): Promise<void>;
 }
@@ -191,7 +193,12 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
 
     active(username) {
       const t = now();
-      return deps.store.snapshot().filter((e) => e.requester === username && e.phase === 'Active' && e.expiresAt !== undefined && Date.parse(e.expiresAt) > t);
+      return deps.store.snapshot().filter((e) => e.requester === username && inForce(e, t));
+    },
+
+    activeCount() {
+      const t = now();
+      return deps.store.snapshot().filter((e) => inForce(e, t)).length;
     },
 
     async sweep() {
@@ -214,6 +221,10 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
     }
     throw err;
   }
+}
+
+function inForce(e: Elevation, t: number): boolean {
+  return e.phase === 'Active' && e.expiresAt !== undefined && Date.parse(e.expiresAt) > t;
 }
 
 function matches(person: UserInfo, who: { users: readonly string[]; groups: readonly string[] }): boolean {

@@ -6,12 +6,13 @@
 import type { ClientRequest, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Exchange } from '../request/exchange.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
 
 /** What forwarding needs of the request's lifecycle owner. */
-export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded'>;
+export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded' | 'ctx' | 'onStop'>;
 
 export interface Forwarder {
   /**
@@ -26,7 +27,14 @@ export interface Forwarder {
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET']);
 
-export function createForwarder(upstream: Upstream): Forwarder {
+export interface ForwarderOptions {
+  metrics?: Pick<Metrics, 'upstreamDuration'>;
+  /** True while kubegate shuts down: answers then carry `Connection: close`. */
+  draining?: () => boolean;
+}
+
+export function createForwarder(upstream: Upstream, opts: ForwarderOptions = {}): Forwarder {
+  const { metrics, draining } = opts;
   const proxy = httpProxy.createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: false });
   // http-proxy's deleteLength pass sets `content-length: 0` on a DELETE or OPTIONS without one and drops
   // `transfer-encoding`, then streams the body anyway: a chunked body would land unframed on the shared
@@ -34,6 +42,10 @@ export function createForwarder(upstream: Upstream): Forwarder {
   // client sent them (Node decoded and re-encodes the body accordingly), so the pass must go.
   withoutPass(proxy, 'webPasses', 'deleteLength');
   const timedOut = new WeakSet<IncomingMessage>();
+  // When each forwarded request was handed to http-proxy, for the upstream latency histogram.
+  const startedAt = new WeakMap<IncomingMessage, { at: bigint; verb: string }>();
+  // The API server's response to each forwarded request, so a shutdown can end a watch cleanly.
+  const responses = new WeakMap<IncomingMessage, IncomingMessage>();
   // The upstream request of each forwarded request, once http-proxy has created it.
   const attach = new WeakMap<IncomingMessage, (proxyReq: ClientRequest) => void>();
 
@@ -51,10 +63,16 @@ export function createForwarder(upstream: Upstream): Forwarder {
   // Node holds response headers back until the first body write, so a watch or `logs -f` would show
   // its client nothing (not even the 200) until the first event. For a streamed response (no
   // Content-Length), send the headers as soon as the API server sent them, once http-proxy has copied them.
-  proxy.on('proxyRes', (proxyRes, _req, res) => {
+  proxy.on('proxyRes', (proxyRes, req, res) => {
+    responses.set(req, proxyRes);
+    const started = startedAt.get(req);
+    if (started && metrics) metrics.upstreamDuration.observe({ verb: started.verb }, Number(process.hrtime.bigint() - started.at) / 1e9);
     // http-proxy copies the status line as it came: an invalid code or reason phrase would throw in
     // writeHead and crash the process. Keep codes Node accepts; let Node write the standard phrase.
     if (!proxyRes.statusCode || proxyRes.statusCode < 100 || proxyRes.statusCode > 999) proxyRes.statusCode = 502;
+    // Shutting down: the client's next request goes to another replica (http-proxy keeps a Connection
+    // header that is already set, and would otherwise set keep-alive).
+    if (draining?.()) proxyRes.headers.connection = 'close';
     proxyRes.statusMessage = '';
     if (proxyRes.headers['content-length'] !== undefined) return;
     queueMicrotask(() => {
@@ -95,8 +113,21 @@ export function createForwarder(upstream: Upstream): Forwarder {
           scope.signal.removeEventListener('abort', release);
           resolve();
         });
+        if (limits.longRunning) {
+          // Shutting down: a started watch or log stream ends with a normal end of stream (the client
+          // re-lists and re-watches, on another replica); one not started yet is closed.
+          scope.onStop(() => {
+            if (res.writableEnded || res.destroyed) return;
+            scope.endedBy('shutdown');
+            responses.get(req)?.unpipe(res);
+            release();
+            if (res.headersSent) res.end();
+            else res.destroy();
+          });
+        }
         const options: httpProxy.ServerOptions = { target: upstream.target, agent: upstream.agent() };
         if (limits.idleMs > 0) options.proxyTimeout = limits.idleMs;
+        startedAt.set(req, { at: process.hrtime.bigint(), verb: scope.ctx.info.verb });
         proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
           clearTimeout(maxTimer);
           if (scope.signal.aborted) return resolve();

@@ -13,6 +13,8 @@ export function isLongRunning(info: RequestInfo): boolean {
 }
 
 export interface Limits {
+  /** Watch, logs -f, exec, port-forward…: ended after a short grace period when kubegate shuts down. */
+  longRunning: boolean;
   /** Close after this long without bytes (ms); 0: never. */
   idleMs: number;
   /** Close after this long in total (ms); 0: never. */
@@ -27,6 +29,6 @@ export interface LimitSettings {
 
 export function limitsFor(longRunning: boolean, s: LimitSettings): Limits {
   return longRunning
-    ? { idleMs: s.longRunningIdleTimeoutSeconds * 1000, maxMs: s.longRunningMaxSeconds * 1000 }
-    : { idleMs: s.requestTimeoutSeconds * 1000, maxMs: 0 };
+    ? { longRunning, idleMs: s.longRunningIdleTimeoutSeconds * 1000, maxMs: s.longRunningMaxSeconds * 1000 }
+    : { longRunning, idleMs: s.requestTimeoutSeconds * 1000, maxMs: 0 };
 }

@@ -32,9 +32,11 @@ export interface UpgradeScope {
   readonly signal: AbortSignal;
   /** The request was handed to the API server's connection in full (or it answered). */
   markForwarded(): void;
-  endedBy(kind: 'upstream-failed' | 'timed-out'): void;
+  endedBy(kind: 'upstream-failed' | 'timed-out' | 'shutdown'): void;
   /** Called as soon as a status line is written or relayed to the client. */
   statusSent(code: number): void;
+  /** What to do when kubegate shuts down during the session. */
+  onStop(fn: () => void): void;
 }
 
 export interface UpgradeForwarder {
@@ -97,6 +99,12 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
           upstreamReq?.destroy();
           outcome.durationMs = Date.now() - started;
           resolve(outcome);
+        });
+        // Shutting down: a session cannot be ended cleanly at the protocol level; both sockets are closed.
+        scope.onStop(() => {
+          if (socket.destroyed) return;
+          scope.endedBy('shutdown');
+          socket.destroy();
         });
         // Limits run from the start: an API server that never answers the upgrade is cut off too.
         if (limits.maxMs > 0) {

@@ -33,9 +33,10 @@ export interface RequestContext {
  * - `completed`: the response (or upgraded session) ran to its end;
  * - `client-gone`: the client closed the connection before the response was complete;
  * - `upstream-failed`: the API server connection failed after the response had started;
- * - `timed-out`: a time limit ended the response after it had started.
+ * - `timed-out`: a time limit ended the response after it had started;
+ * - `shutdown`: kubegate ended a long-running response or session because it was shutting down.
  */
-export type OutcomeKind = 'refused' | 'completed' | 'client-gone' | 'upstream-failed' | 'timed-out';
+export type OutcomeKind = 'refused' | 'completed' | 'client-gone' | 'upstream-failed' | 'timed-out' | 'shutdown';
 
 /** The facts the audit record is built from, fixed when the exchange ends. */
 export interface Outcome {

@@ -28,7 +28,11 @@ export interface Exchange {
   /** The request was handed to the API server in full, or the API server answered. */
   markForwarded(): void;
   /** A stage ends the response itself: the close that follows is not the client's doing. First call wins. */
-  endedBy(kind: Extract<OutcomeKind, 'upstream-failed' | 'timed-out'>): void;
+  endedBy(kind: Extract<OutcomeKind, 'upstream-failed' | 'timed-out' | 'shutdown'>): void;
+  /** What to do when kubegate shuts down while this request runs (end a watch cleanly, close a session). */
+  onStop(fn: () => void): void;
+  /** kubegate is shutting down: run the onStop handlers (once). */
+  stop(): void;
   annotate(key: string, value: string): void;
   /** The pipeline is done with the request. Call exactly once (in a `finally`). */
   settle(): void;
@@ -66,6 +70,7 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
   let closed = false;
   let statusAtClose: number | undefined;
   let written = false;
+  let stopHandlers: (() => void)[] | undefined = [];
   const annotations: Record<string, string> = {};
   let markRecorded!: () => void;
   const recorded = new Promise<void>((resolve) => (markRecorded = resolve));
@@ -73,6 +78,7 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
   const writeIfDone = () => {
     if (written || !settled || !closed) return;
     written = true;
+    stopHandlers = [];
     const kind: OutcomeKind = ended ?? (clientGone ? 'client-gone' : ctx.errorCode !== undefined ? 'refused' : 'completed');
     onRecord(ctx, { kind, statusSent: statusAtClose, forwarded, annotations });
     markRecorded();
@@ -87,6 +93,15 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
     markForwarded: () => void (forwarded = true),
     endedBy: (kind) => void (ended ??= kind),
     annotate: (key, value) => void (annotations[key] = value),
+    onStop(fn) {
+      if (stopHandlers === undefined) fn();
+      else stopHandlers.push(fn);
+    },
+    stop() {
+      const handlers = stopHandlers ?? [];
+      stopHandlers = undefined;
+      for (const fn of handlers) fn();
+    },
     settle() {
       settled = true;
       writeIfDone();

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
+import type { Metrics } from '../metrics/metrics.js';
 import { auditEvent } from '../audit/event.js';
 import { parseRequestInfo } from '../audit/request-info.js';
 import type { AuditSink } from '../audit/sink.js';
@@ -49,6 +50,7 @@ export interface PipelineDeps {
   reviewer: AccessReviewer;
   /** Break-glass grants; undefined when elevation is not configured. */
   grants?: GrantService | undefined;
+  metrics: Pick<Metrics, 'requests' | 'authenticationFailures' | 'inflight' | 'auditRecords'>;
   audit: AuditSink;
   log: Logger;
 }
@@ -60,25 +62,43 @@ export interface Handlers {
   unparsable(err: NodeJS.ErrnoException, socket: Duplex): void;
   /** Requests whose audit record is not written yet. */
   inflight(): number;
+  /**
+   * kubegate is shutting down: `/readyz` answers 503, responses carry `Connection: close` so clients
+   * take their next request elsewhere; with `stopLongRunning`, watches end cleanly and sessions close.
+   */
+  drainMode(stopLongRunning: boolean): void;
   /** Resolves when every request in flight has finished and written its audit record. */
   drain(): Promise<void>;
 }
 
 export function createHandlers(deps: PipelineDeps): Handlers {
-  const inflight = new Set<Promise<void>>();
-  const record = (ctx: RequestContext, outcome: Outcome) => deps.audit.write(auditEvent(ctx, outcome));
+  const inflight = new Set<Exchange>();
+  let draining = false;
+  const record = (ctx: RequestContext, outcome: Outcome) => {
+    const event = auditEvent(ctx, outcome);
+    deps.audit.write(event);
+    deps.metrics.auditRecords.inc({ result: 'written' });
+    deps.metrics.requests.inc({ verb: event.verb, resource: ctx.info.resource ?? '', code: String(event.responseStatus.code), outcome: outcome.kind });
+    if (ctx.errorCode?.startsWith('AUTHN_')) deps.metrics.authenticationFailures.inc({ reason: ctx.errorCode });
+  };
   const clientGone = (ctx: RequestContext) => () => deps.log.debug('client closed the connection before the response was complete', { auditID: ctx.auditId });
-  const track = (ex: Exchange, work: Promise<void>) => {
-    inflight.add(ex.recorded);
-    void ex.recorded.finally(() => inflight.delete(ex.recorded));
+  const track = (ex: Exchange, work: Promise<void>, upgrade = false) => {
+    inflight.add(ex);
+    const kind = upgrade ? 'upgrade' : isLongRunning(ex.ctx.info) ? 'long-running' : 'ordinary';
+    deps.metrics.inflight.inc({ kind });
+    void ex.recorded.finally(() => {
+      inflight.delete(ex);
+      deps.metrics.inflight.dec({ kind });
+    });
     // The pipeline never throws past its own catch; settling here makes sure the record is written.
     void work.finally(() => ex.settle());
   };
   return {
     request(req, res) {
       // 2. Health endpoints are kubegate's own: answered before authentication, never proxied or audited.
+      if (draining) res.setHeader('connection', 'close');
       const health = healthPath(req.url);
-      if (health !== undefined) return void answerHealth(deps, health, res);
+      if (health !== undefined) return void answerHealth(deps, health, res, draining);
       const ctx = newContext(req, req.socket.remoteAddress);
       const ex = responseExchange(ctx, res, record, clientGone(ctx));
       track(ex, handleRequest(deps, ex, req, res));
@@ -86,7 +106,7 @@ export function createHandlers(deps: PipelineDeps): Handlers {
     upgrade(req, socket, head) {
       const ctx = newContext(req, req.socket.remoteAddress);
       const ex = socketExchange(ctx, socket, record, clientGone(ctx));
-      track(ex, handleUpgrade(deps, ex, req, socket, head));
+      track(ex, handleUpgrade(deps, ex, req, socket, head), true);
     },
     unparsable(err, socket) {
       const ctx = unparsableContext(err, (socket as { remoteAddress?: string }).remoteAddress);
@@ -98,8 +118,12 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       track(ex, Promise.resolve());
     },
     inflight: () => inflight.size,
+    drainMode(stopLongRunning) {
+      draining = true;
+      if (stopLongRunning) for (const ex of inflight) ex.stop();
+    },
     drain: async () => {
-      await Promise.allSettled([...inflight]);
+      await Promise.allSettled([...inflight].map((ex) => ex.recorded));
     },
   };
 }
@@ -270,8 +294,9 @@ function healthPath(url: string | undefined): string | undefined {
   return HEALTH_PATHS.has(path) ? path : undefined;
 }
 
-async function answerHealth(deps: PipelineDeps, path: string, res: ServerResponse): Promise<void> {
+async function answerHealth(deps: PipelineDeps, path: string, res: ServerResponse, draining: boolean): Promise<void> {
   if (path !== '/readyz') return sendJson(res, 200, 'ok');
+  if (draining) return sendJson(res, 503, 'shutting down\n');
   // Unauthenticated: states only, never error details.
   const problems: string[] = [];
   const keys = deps.authenticator.keyStatus();

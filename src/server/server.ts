@@ -20,6 +20,8 @@ import { createGrantService } from '../elevation/grants.js';
 import { createKubeElevationStore } from '../elevation/kube-store.js';
 import { createNotifier } from '../elevation/notify.js';
 import type { ElevationStore } from '../elevation/types.js';
+import { startMetricsListener } from '../metrics/listener.js';
+import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createAccessReviewer } from '../upstream/access-review.js';
 import { loadUpstream, type Upstream, type UpstreamSettings } from '../upstream/upstream.js';
 import { createHandlers } from './pipeline.js';
@@ -33,7 +35,19 @@ export interface RunningKubegate {
   ready(): Promise<void>;
   /** Requests whose audit record is not written yet. */
   inflight(): number;
+  readonly metrics: Metrics;
+  /** http://host:port of the /metrics listener, when one was started. */
+  readonly metricsUrl: string | undefined;
+  /** Stop now: every connection is closed, in-flight requests end as they are (each still audited). */
   close(): Promise<void>;
+  /**
+   * Stop gracefully (SIGTERM): /readyz answers 503 at once, no new connections are accepted, idle
+   * keep-alive connections are closed and responses carry `Connection: close`; in-flight ordinary
+   * requests get `server.shutdownGraceSeconds` to finish; long-running ones get
+   * `server.longRunningShutdownGraceSeconds`, then watches end cleanly and sessions are closed; what is
+   * left at the deadline is closed. Then the audit log is flushed. Resolves when all of that is done.
+   */
+  shutdown(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -42,6 +56,10 @@ export interface StartOptions {
   upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
   /** Where audit events go, for embedders (default: the sink `audit.logPath` names). */
   auditSink?: AuditSink;
+  /** The metrics registry to fill (default: a new one). */
+  metrics?: Metrics;
+  /** Serve /metrics on `server.metricsBindAddress` (default true; a `--workers` worker leaves it to the primary). */
+  metricsListener?: boolean;
   /** Test hooks for elevation: a store instead of the configured one, a clock instead of Date.now. */
   elevation?: { store?: ElevationStore; now?: () => number };
 }
@@ -49,6 +67,7 @@ export interface StartOptions {
 /** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE when start-up cannot complete. */
 export async function startKubegate(config: Readonly<Config>, opts: StartOptions): Promise<RunningKubegate> {
   const { log } = opts;
+  const metrics = opts.metrics ?? createMetrics();
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
   const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
   const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
@@ -61,6 +80,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       signingAlgs: config.oidc.signingAlgs,
       requiredClaims: config.oidc.requiredClaims,
       clockSkewSeconds: config.oidc.clockSkewSeconds,
+      metrics,
       mapping: {
         issuerUrl: config.oidc.issuerUrl,
         usernameClaim: config.oidc.usernameClaim,
@@ -75,7 +95,9 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     log,
   );
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
-  const forwarder = createForwarder(upstream);
+  if (elevation) metrics.activeGrantsFrom(() => elevation.grants.activeCount());
+  let draining = false;
+  const forwarder = createForwarder(upstream, { metrics, draining: () => draining });
   const upgrades = createUpgradeForwarder(upstream);
   const handlers = createHandlers({
     authenticator,
@@ -86,8 +108,13 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     requestHeaderNames: config.impersonation.requestHeader,
     allowClientImpersonation: config.impersonation.allowClientImpersonation,
     grants: elevation?.grants,
-    reviewer: createAccessReviewer(upstream.kubeConfig, { allowSeconds: config.impersonation.reviewCache.allowedSeconds, denySeconds: config.impersonation.reviewCache.deniedSeconds }),
+    reviewer: createAccessReviewer(upstream.kubeConfig, {
+      allowSeconds: config.impersonation.reviewCache.allowedSeconds,
+      denySeconds: config.impersonation.reviewCache.deniedSeconds,
+      onLookup: (hit) => metrics.reviewCache.inc({ result: hit ? 'hit' : 'miss' }),
+    }),
     audit,
+    metrics,
     log,
   });
 
@@ -114,16 +141,39 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     upstream.close();
     throw new KubegateError('CONFIG_INVALID', `cannot listen on ${config.server.bindAddress}:${config.server.securePort}: ${err.message}`, { cause: err });
   });
+  const metricsListener =
+    opts.metricsListener === false || config.server.metricsBindAddress === '0'
+      ? undefined
+      : await startMetricsListener(config.server.metricsBindAddress, async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })).catch(async (err: unknown) => {
+          stopWatching();
+          authenticator.close();
+          elevation?.close();
+          upstream.close();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          throw err;
+        });
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl });
 
   let closing: Promise<void> | undefined;
+  /** Everything after the listener stopped: records written, stores and listeners closed, audit flushed. */
+  const finish = async () => {
+    await handlers.drain();
+    elevation?.close();
+    await elevation?.flush();
+    forwarder.close();
+    upstream.close();
+    await metricsListener?.close();
+    await audit.close();
+  };
   return {
     url: `https://${host}:${port}`,
     port,
     ready: () => authenticator.whenReady(),
     inflight: () => handlers.inflight(),
+    metrics,
+    metricsUrl: metricsListener?.url,
     close() {
       closing ??= (async () => {
         stopWatching();
@@ -133,12 +183,41 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
           server.closeAllConnections();
           upgrades.close();
         });
-        await handlers.drain();
-        elevation?.close();
-        await elevation?.flush();
-        forwarder.close();
-        upstream.close();
-        await audit.close();
+        await finish();
+      })();
+      return closing;
+    },
+    shutdown() {
+      closing ??= (async () => {
+        const started = Date.now();
+        draining = true;
+        handlers.drainMode(false);
+        stopWatching();
+        const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Connections become idle as their responses finish: close them as they do.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const drained = handlers.drain();
+        const timer = (ms: number) => new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), ms).unref());
+        const longRunningGrace = config.server.longRunningShutdownGraceSeconds * 1000;
+        const grace = config.server.shutdownGraceSeconds * 1000;
+        log.info('draining', { inflight: handlers.inflight(), graceSeconds: config.server.shutdownGraceSeconds, longRunningGraceSeconds: config.server.longRunningShutdownGraceSeconds });
+        if ((await Promise.race([drained.then(() => 'drained' as const), timer(longRunningGrace)])) === 'deadline') {
+          // Watches end with a normal end of stream; exec and port-forward sessions are closed.
+          handlers.drainMode(true);
+          const left = Math.max(0, grace - (Date.now() - started));
+          if ((await Promise.race([drained.then(() => 'drained' as const), timer(left)])) === 'deadline') {
+            log.warn('shutdown grace period over; closing the connections left', { inflight: handlers.inflight() });
+            server.closeAllConnections();
+            upgrades.close();
+          }
+        }
+        clearInterval(sweep);
+        server.closeAllConnections();
+        await listenerClosed;
+        authenticator.close();
+        await finish();
+        log.info('stopped', { afterSeconds: ((Date.now() - started) / 1000).toFixed(3) });
       })();
       return closing;
     },

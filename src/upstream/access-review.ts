@@ -40,6 +40,8 @@ export interface ReviewerSettings {
   /** Entries kept at most (oldest evicted first). */
   maxEntries?: number;
   now?: () => number;
+  /** Told of every lookup, hit or miss (for metrics). */
+  onLookup?: (hit: boolean) => void;
 }
 
 /** The review function the reviewer calls; the default asks the API server with client-node. */
@@ -54,7 +56,9 @@ export function createAccessReviewer(kubeConfig: KubeConfig, s: ReviewerSettings
     async review(subject, a) {
       const key = cacheKey(subject, a);
       const hit = cache.get(key);
-      if (hit !== undefined && hit.until > now()) return hit.decision;
+      const fresh = hit !== undefined && hit.until > now();
+      s.onLookup?.(fresh);
+      if (fresh) return hit.decision;
       const pending = inflight.get(key);
       if (pending !== undefined) return pending;
       const resourceAttributes: V1ResourceAttributes = { verb: a.verb, group: a.group, resource: a.resource };

@@ -10,6 +10,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeApiServer } from '../support/fake-apiserver.js';
+import { scrape, value } from '../support/metrics.js';
 import { kubeconfigYaml, SA_TOKEN } from '../support/harness.js';
 import { startTestIssuer } from '../support/oidc-issuer.js';
 import { createPki } from '../support/pki.js';
@@ -32,7 +33,7 @@ t.test('serve --workers 2', async (t) => {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KUBEGATE_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(k)));
   // env -u: tap re-adds its NODE_OPTIONS coverage hook to children, which cannot load the ESM bin file.
   const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin/kubegate'), 'serve', '--workers', '2',
-    '--bind-address', '127.0.0.1', '--secure-port', '0', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile,
+    '--bind-address', '127.0.0.1', '--secure-port', '0', '--metrics-bind-address', '127.0.0.1:0', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile,
     '--oidc-issuer-url', issuer.issuer, '--oidc-client-id', issuer.clientId, '--oidc-ca-file', issuer.caFile, '--oidc-username-claim', 'email',
     '--kubeconfig', kubeconfig, '--audit-log-path', auditFile], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -74,6 +75,11 @@ t.test('serve --workers 2', async (t) => {
   t.same(statuses, Array(N).fill(200));
   t.equal(fake.requests.filter((q) => q.url === '/version').length, N, 'every request reached the API server');
   t.same(fake.violations, []);
+  const metricsUrl = /"message":"metrics for every worker"[^\n]*"url":"(http:[^"]+)\/metrics"/.exec(log)?.[1] ?? /"url":"(http:[^"]+)\/metrics"[^\n]*"message":"metrics for every worker"/.exec(log)?.[1];
+  t.ok(metricsUrl, 'the primary serves /metrics');
+  const text = await scrape(metricsUrl!);
+  t.equal(value(text, 'kubegate_requests_total{verb="get",resource="",code="200",outcome="completed"}'), N, 'the requests of both workers, summed');
+  t.equal(value(text, 'kubegate_jwks_fetches_total{result="ok"}'), 2, 'one key-set load per worker');
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM stops the primary and its workers');
   const records = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { requestURI: string; user: { username?: string } });

@@ -51,7 +51,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const auditFile = join(pki.dir, 'audit.log');
   const serving = pki.server();
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', ...opts.config?.oidc },
     identity: { ...opts.config?.identity },
     ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),

@@ -41,7 +41,7 @@ export async function startOwnKubegate(opts: OwnKubegateOptions): Promise<OwnKub
   const serving = opts.serving ?? pki.server();
   const auditFile = `${pki.dir}/audit-${Math.random().toString(36).slice(2)}.log`;
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups' },
     upstream: opts.upstreamKubeconfig === undefined ? {} : { kubeconfig: opts.upstreamKubeconfig },
     audit: { logPath: auditFile },

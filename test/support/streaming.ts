@@ -173,7 +173,7 @@ export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<str
   const auditFile = join(h.pki.dir, `audit-${tag}.log`);
   const serving = h.pki.server();
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
     oidc: { issuerUrl: h.issuer.issuer, clientId: h.issuer.clientId, caFile: h.issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups' },
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
