@@ -12,7 +12,9 @@ import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics } from '../metrics/metrics.js';
-import { startKubegate } from '../server/server.js';
+import { startKubegate, type RunningKubegate } from '../server/server.js';
+import { watchConfigFile } from '../config/watch.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { VERSION } from '../version/version.js';
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -32,11 +34,36 @@ export async function serveCommand(argv: string[]): Promise<number> {
     AggregatorRegistry.setRegistries([metrics.registry]);
   }
   const running = await startKubegate(config, { log, metrics, metricsListener: !worker });
+  const watch = configFile(argv) === undefined ? undefined : watchConfigFile(configFile(argv)!, () => reloadConfig(argv, running, metrics, log));
   const signal = await stopSignal();
+  watch?.stop();
   log.info('shutting down', { signal });
   forceOnSecondSignal(log);
   await running.shutdown();
   return exit(0);
+}
+
+/** The config file `serve` reads (`--config FILE` or KUBEGATE_CONFIG), if any. */
+function configFile(argv: readonly string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (i >= 0) return argv[i]!.includes('=') ? argv[i]!.slice('--config='.length) : argv[i + 1];
+  return process.env.KUBEGATE_CONFIG || undefined;
+}
+
+/** The file changed: validate everything again; apply what can change, keep the rest, refuse what is invalid. */
+function reloadConfig(argv: string[], running: RunningKubegate, metrics: Metrics, log: Logger): void {
+  let next: Readonly<Config>;
+  try {
+    next = loadConfig(argv).config;
+  } catch (err) {
+    metrics.configReloads.inc({ result: 'refused' });
+    log.error('configuration change refused; the running configuration stays', { error: (err as Error).message });
+    return;
+  }
+  const { applied, needsRestart } = running.reload(next);
+  metrics.configReloads.inc({ result: 'applied' });
+  log.info('configuration reloaded', { applied, config: redactConfig(next) });
+  if (needsRestart.length > 0) log.warn('configuration changes that take effect only after a restart', { settings: needsRestart });
 }
 
 /** A second SIGTERM/SIGINT during the graceful shutdown exits at once (audit records may be lost). */

@@ -14,6 +14,7 @@ import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
+import type { Authenticator } from '../authn/authenticator.js';
 import { grantAuditEvent } from '../elevation/audit.js';
 import { createFileElevationStore } from '../elevation/file-store.js';
 import { createGrantService } from '../elevation/grants.js';
@@ -24,8 +25,23 @@ import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createAccessReviewer } from '../upstream/access-review.js';
 import { loadUpstream, type Upstream, type UpstreamSettings } from '../upstream/upstream.js';
-import { createHandlers } from './pipeline.js';
+import { createHandlers, type PipelineDeps } from './pipeline.js';
 import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
+
+/** What a reload did. */
+export interface ReloadResult {
+  applied: string[];
+  /** Settings that changed but only take effect after a restart (kept as they were). */
+  needsRestart: string[];
+}
+
+/** Settings read once at start-up. */
+const RESTART_ONLY: [string, (c: Readonly<Config>) => unknown][] = [
+  ['server', (c) => c.server],
+  ['upstream', (c) => c.upstream],
+  ['audit', (c) => c.audit],
+  ['elevation.store', (c) => [c.elevation === undefined, c.elevation?.store]],
+];
 
 export interface RunningKubegate {
   /** https://host:port kubegate listens on. */
@@ -38,6 +54,11 @@ export interface RunningKubegate {
   readonly metrics: Metrics;
   /** http://host:port of the /metrics listener, when one was started. */
   readonly metricsUrl: string | undefined;
+  /**
+   * Apply a new configuration (validated by the caller): claim mappings, policies, elevation rules,
+   * limits and the log level take effect; settings that need a restart are reported, not applied.
+   */
+  reload(next: Readonly<Config>): ReloadResult;
   /** Stop now: every connection is closed, in-flight requests end as they are (each still audited). */
   close(): Promise<void>;
   /**
@@ -72,34 +93,13 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
   const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
   const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
-  const authenticator = createOidcAuthenticator(
-    {
-      issuerUrl: config.oidc.issuerUrl,
-      clientId: config.oidc.clientId,
-      ca: oidcCa,
-      signingAlgs: config.oidc.signingAlgs,
-      requiredClaims: config.oidc.requiredClaims,
-      clockSkewSeconds: config.oidc.clockSkewSeconds,
-      metrics,
-      mapping: {
-        issuerUrl: config.oidc.issuerUrl,
-        usernameClaim: config.oidc.usernameClaim,
-        usernamePrefix: config.oidc.usernamePrefix,
-        groupsClaim: config.oidc.groupsClaim,
-        groupsPrefix: config.oidc.groupsPrefix,
-        uidClaim: config.oidc.uidClaim,
-        extraClaims: config.oidc.extraClaims,
-        allowSystemNames: config.identity.allowSystemNames,
-      },
-    },
-    log,
-  );
+  let authenticator = buildAuthenticator(config, oidcCa, metrics, log);
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
-  if (elevation) metrics.activeGrantsFrom(() => elevation.grants.activeCount());
+  if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   let draining = false;
   const forwarder = createForwarder(upstream, { metrics, draining: () => draining });
   const upgrades = createUpgradeForwarder(upstream);
-  const handlers = createHandlers({
+  const deps: PipelineDeps = {
     authenticator,
     upstream,
     forwarder,
@@ -107,16 +107,58 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     limits: config.proxy,
     requestHeaderNames: config.impersonation.requestHeader,
     allowClientImpersonation: config.impersonation.allowClientImpersonation,
-    grants: elevation?.grants,
-    reviewer: createAccessReviewer(upstream.kubeConfig, {
-      allowSeconds: config.impersonation.reviewCache.allowedSeconds,
-      denySeconds: config.impersonation.reviewCache.deniedSeconds,
-      onLookup: (hit) => metrics.reviewCache.inc({ result: hit ? 'hit' : 'miss' }),
-    }),
+    grants: elevation?.grants(),
+    reviewer: buildReviewer(config, upstream, metrics),
     audit,
     metrics,
     log,
-  });
+  };
+  const handlers = createHandlers(deps);
+  let current = config;
+
+  /** Apply a new, validated configuration to what can change while serving; report what needs a restart. */
+  const reload = (next: Readonly<Config>): ReloadResult => {
+    const changed = (pick: (c: Readonly<Config>) => unknown) => JSON.stringify(pick(current)) !== JSON.stringify(pick(next));
+    const needsRestart = RESTART_ONLY.filter(([, pick]) => changed(pick)).map(([name]) => name);
+    const applied: string[] = [];
+    if (changed((c) => c.log.level)) {
+      log.level = next.log.level;
+      applied.push('log.level');
+    }
+    if (changed((c) => c.proxy)) {
+      deps.limits = next.proxy;
+      applied.push('proxy');
+    }
+    if (changed((c) => c.impersonation)) {
+      deps.requestHeaderNames = next.impersonation.requestHeader;
+      deps.allowClientImpersonation = next.impersonation.allowClientImpersonation;
+      deps.reviewer = buildReviewer(next, upstream, metrics);
+      applied.push('impersonation');
+    }
+    if (changed((c) => [c.oidc, c.identity])) {
+      // A new authenticator (discovery, key set, empty token cache: mappings apply to every token at once)
+      // takes over once its keys are loaded; until then the current one keeps serving.
+      const replacement = buildAuthenticator(next, next.oidc.caFile === undefined ? undefined : readFileOrThrow(next.oidc.caFile, 'oidc.caFile'), metrics, log);
+      void replacement.whenReady().then(() => {
+        if (closing !== undefined || deps.authenticator !== authenticator) return replacement.close();
+        const previous = authenticator;
+        authenticator = replacement;
+        deps.authenticator = replacement;
+        previous.close();
+        log.info('configuration reloaded: new identity settings in force', { issuer: next.oidc.issuerUrl });
+      });
+      applied.push('oidc/identity (once the issuer\'s keys are loaded)');
+    }
+    const elevationRestart = needsRestart.includes('elevation.store');
+    if (elevation && next.elevation && !elevationRestart && changed((c) => c.elevation)) {
+      elevation.setPolicy(next.elevation);
+      deps.grants = elevation.grants();
+      applied.push('elevation');
+    }
+    // What is in force now: the new settings, but the restart-only ones as they were.
+    current = { ...next, server: current.server, upstream: current.upstream, audit: current.audit, elevation: elevationRestart ? current.elevation : next.elevation };
+    return { applied, needsRestart };
+  };
 
   const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
   server.on('request', handlers.request);
@@ -154,7 +196,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
         });
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl });
+  log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl, metrics: metricsListener ? `${metricsListener.url}/metrics` : 'off' });
 
   let closing: Promise<void> | undefined;
   /** Everything after the listener stopped: records written, stores and listeners closed, audit flushed. */
@@ -170,8 +212,9 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   return {
     url: `https://${host}:${port}`,
     port,
-    ready: () => authenticator.whenReady(),
+    ready: () => deps.authenticator.whenReady(),
     inflight: () => handlers.inflight(),
+    reload,
     metrics,
     metricsUrl: metricsListener?.url,
     close() {
@@ -224,6 +267,41 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   };
 }
 
+/** The OIDC authenticator for a configuration (`oidc.*`, `identity.allowSystemNames`). */
+function buildAuthenticator(config: Readonly<Config>, ca: string | undefined, metrics: Metrics, log: Logger): Authenticator {
+  return createOidcAuthenticator(
+    {
+      issuerUrl: config.oidc.issuerUrl,
+      clientId: config.oidc.clientId,
+      ca,
+      signingAlgs: config.oidc.signingAlgs,
+      requiredClaims: config.oidc.requiredClaims,
+      clockSkewSeconds: config.oidc.clockSkewSeconds,
+      metrics,
+      mapping: {
+        issuerUrl: config.oidc.issuerUrl,
+        usernameClaim: config.oidc.usernameClaim,
+        usernamePrefix: config.oidc.usernamePrefix,
+        groupsClaim: config.oidc.groupsClaim,
+        groupsPrefix: config.oidc.groupsPrefix,
+        uidClaim: config.oidc.uidClaim,
+        extraClaims: config.oidc.extraClaims,
+        allowSystemNames: config.identity.allowSystemNames,
+      },
+    },
+    log,
+  );
+}
+
+/** SubjectAccessReviews for `kubectl --as` (`impersonation.reviewCache`). */
+function buildReviewer(config: Readonly<Config>, upstream: Upstream, metrics: Metrics) {
+  return createAccessReviewer(upstream.kubeConfig, {
+    allowSeconds: config.impersonation.reviewCache.allowedSeconds,
+    denySeconds: config.impersonation.reviewCache.deniedSeconds,
+    onLookup: (hit) => metrics.reviewCache.inc({ result: hit ? 'hit' : 'miss' }),
+  });
+}
+
 /** The grant service over the configured store, its expiry sweep, notifications and audit records. */
 function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink, log: Logger, hook: StartOptions['elevation']) {
   const store = hook?.store ?? (e.store.type === 'kubernetes' ? createKubeElevationStore({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
@@ -231,31 +309,43 @@ function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink
     () => log.info('elevation store in sync', { store: e.store.type }),
     (err: Error) => log.error('elevation store failed to load', { store: e.store.type, error: err.message }),
   );
-  const notifier = e.notify === undefined ? undefined : createNotifier({ webhookUrl: e.notify.webhookUrl, ca: e.notify.caFile === undefined ? undefined : readFileOrThrow(e.notify.caFile, 'elevation.notify.caFile'), log });
-  const grants = createGrantService({
-    store,
-    policy: e,
-    ...(hook?.now && { now: hook.now }),
-    onEvent: (event) => {
-      audit.write(grantAuditEvent(event));
-      log.info('elevation event', { event: event.kind, actor: event.actor, elevation: event.elevation?.id, requestAuditID: event.requestAuditId });
-      notifier?.notify(event);
-    },
-  });
+  const build = (policy: ElevationConfig) => {
+    const notifier = policy.notify === undefined ? undefined : createNotifier({ webhookUrl: policy.notify.webhookUrl, ca: policy.notify.caFile === undefined ? undefined : readFileOrThrow(policy.notify.caFile, 'elevation.notify.caFile'), log });
+    const service = createGrantService({
+      store,
+      policy,
+      ...(hook?.now && { now: hook.now }),
+      onEvent: (event) => {
+        audit.write(grantAuditEvent(event));
+        log.info('elevation event', { event: event.kind, actor: event.actor, elevation: event.elevation?.id, requestAuditID: event.requestAuditId });
+        notifier?.notify(event);
+      },
+    });
+    return { service, notifier };
+  };
+  let current = build(e);
+  const notifiers = new Set([current.notifier]);
   let sweeping = false;
   const sweeper = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    void grants.sweep().finally(() => (sweeping = false));
+    void current.service.sweep().finally(() => (sweeping = false));
   }, 1000);
   sweeper.unref();
   return {
-    grants,
+    grants: () => current.service,
+    /** New rules, approvers and notification settings; the store (and its grants) stay. */
+    setPolicy(policy: ElevationConfig) {
+      current = build(policy);
+      notifiers.add(current.notifier);
+    },
     close() {
       clearInterval(sweeper);
       store.close();
     },
-    flush: () => notifier?.flush(),
+    flush: async () => {
+      await Promise.all([...notifiers].map((n) => n?.flush()));
+    },
   };
 }
 
