@@ -1,9 +1,9 @@
 /** The shipped examples are valid configuration: what a user copies must start. */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { validateConfig } from '../src/config/validate.js';
+import { render } from './manifests/render.js';
 
 t.test('examples/config.yaml validates', async (t) => {
   const { config } = loadConfig(['--config', 'examples/config.yaml'], {});
@@ -12,12 +12,14 @@ t.test('examples/config.yaml validates', async (t) => {
   t.equal(config.identity.allowSystemNames, false);
 });
 
-t.test('the config in manifests/kubegate.yaml validates, and the manifests grant only impersonation and access reviews', async (t) => {
-  const docs = YAML.parseAllDocuments(readFileSync('manifests/kubegate.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; data?: Record<string, string>; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
-  const configMap = docs.find((d) => d.kind === 'ConfigMap');
+t.test('the config of the default install (`kubectl apply -k manifests/`) validates, and it grants only impersonation, access reviews and the Elevation store', async (t) => {
+  // The install as applied: rendered by kubectl's kustomize (test/manifests/ checks every overlay in depth).
+  const docs = render('manifests') as { kind: string; metadata: { name: string }; data?: Record<string, string>; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }[];
+  const configMap = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'kubegate');
   const result = validateConfig(YAML.parse(configMap!.data!['config.yaml']!));
   t.ok(result.ok, result.ok ? 'valid' : result.issues.join('\n'));
-  const role = docs.find((d) => d.kind === 'ClusterRole');
-  const grants = role!.rules!.flatMap((r) => r.verbs.flatMap((v) => r.resources.map((res) => `${v} ${r.apiGroups.join('|')}/${res}`)));
-  t.same(grants.filter((g) => !g.startsWith('impersonate ')), ['create authorization.k8s.io/subjectaccessreviews'], 'beyond impersonation, only creating SubjectAccessReviews (which store nothing)');
+  const grantsOf = (kind: string) =>
+    docs.filter((d) => d.kind === kind).flatMap((role) => role.rules!.flatMap((r) => r.verbs.flatMap((v) => r.resources.map((res) => `${v} ${r.apiGroups.join('|')}/${res}`))));
+  t.same(grantsOf('ClusterRole').filter((g) => !g.startsWith('impersonate ')), ['create authorization.k8s.io/subjectaccessreviews'], 'beyond impersonation, only creating SubjectAccessReviews (which store nothing)');
+  t.same(grantsOf('Role'), ['get', 'list', 'watch', 'create', 'update'].map((v) => `${v} kubegate.io/elevations`), 'in its namespace, only the Elevation store (no delete, no patch)');
 });

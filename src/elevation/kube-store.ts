@@ -1,6 +1,6 @@
 /**
  * ElevationStore on the Kubernetes API: one namespaced custom resource `Elevation`
- * (kubegate.io/v1alpha1, plural `elevations`, manifests/elevation-crd.yaml) per grant, read and written as
+ * (kubegate.io/v1alpha1, plural `elevations`, manifests/rbac/elevation-store/elevation-crd.yaml) per grant, read and written as
  * kubegate itself (its own credential, never impersonating), so every replica shares the same grants.
  *
  * - Writes: `create` POSTs the object; `update` replaces the whole object (spec and status; the CRD has no
@@ -335,7 +335,7 @@ function translate(err: unknown, op: 'create' | 'update' | 'get', id: string): K
     if (code === 401 || code === 403) return new KubegateError('ELEVATION_STORE_UNAVAILABLE', `the API server refused kubegate's own credential for elevations.kubegate.io (${code}: check its RBAC)`, withStatus);
     // 422: the CRD's schema refused the object (a limit such as reason ≤ 1024 characters, or a rule such as
     // "a Revoked elevation stays Revoked"); 400: a request kubegate should never have sent.
-    if (code === 422) return new KubegateError('ELEVATION_INVALID', 'the API server refused the Elevation object (422: see manifests/elevation-crd.yaml for its limits)', withStatus);
+    if (code === 422) return new KubegateError('ELEVATION_INVALID', 'the API server refused the Elevation object (422: see manifests/rbac/elevation-store/elevation-crd.yaml for its limits)', withStatus);
     if (code === 400) return new KubegateError('INTERNAL', 'the API server refused the request for the Elevation object (400)', withStatus);
     return new KubegateError('ELEVATION_STORE_UNAVAILABLE', `the API server answered ${code} to ${op}`, withStatus);
   }

@@ -1,5 +1,5 @@
 /**
- * manifests/elevation-crd.yaml against the code: the names match src/elevation/types.ts; every field the
+ * manifests/rbac/elevation-store/elevation-crd.yaml against the code: the names match src/elevation/types.ts; every field the
  * Kubernetes store writes is in the schema (the API server silently prunes unknown fields: a missing
  * `expiresAt` would lose the end of every grant); the schema's own limits accept what kubegate writes;
  * no status subresource (the store writes status with the main object, which a status subresource would
@@ -27,7 +27,7 @@ type Schema = {
 };
 type Doc = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 
-const docs = parseAllDocuments(readFileSync(new URL('../../manifests/elevation-crd.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as Doc);
+const docs = parseAllDocuments(readFileSync(new URL('../../manifests/rbac/elevation-store/elevation-crd.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as Doc);
 const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const crd = byKind('CustomResourceDefinition')[0] as Doc & {
   spec: { group: string; scope: string; names: { kind: string; plural: string }; versions: { name: string; served: boolean; storage: boolean; subresources?: Record<string, unknown>; schema: { openAPIV3Schema: Schema }; additionalPrinterColumns: { name: string; type: string; jsonPath: string }[] }[] };
