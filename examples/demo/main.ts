@@ -14,6 +14,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { writeNewFile } from '../../src/login/kubeconfig.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
@@ -25,10 +28,25 @@ import { startTestIssuer } from '../../test/support/oidc-issuer.js';
 import { createPki } from '../../test/support/pki.js';
 
 const STANDIN_TOKEN = 'demo-standin-service-account-token';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 async function main(): Promise<void> {
   const pki = createPki();
-  const issuer = await startTestIssuer({ pki, idTokenTtlSeconds: 3600 });
+  // kubegate's port first: the sign-in page's redirect URI names it, and the issuer must know that URI.
+  const port = await portOrFree(Number(process.env.KUBEGATE_DEMO_PORT ?? 8443));
+  const publicUrl = `https://127.0.0.1:${port}`;
+  const people = {
+    jane: { email: 'jane@example.com', email_verified: true, name: 'Jane Demo', groups: ['developers', 'on-call'], amr: ['pwd', 'mfa'] },
+    sam: { email: 'sam@example.com', email_verified: true, name: 'Sam Lead', groups: ['sre-leads'], amr: ['pwd', 'mfa'] },
+  };
+  const issuer = await startTestIssuer({
+    pki,
+    idTokenTtlSeconds: 3600,
+    interactive: { accounts: people, deviceFlow: true },
+    loginPageClient: { clientId: 'kubegate-page', clientSecret: 'demo-page-secret', redirectUris: [`${publicUrl}/kubegate/login/callback`] },
+  });
+  const pageSecretFile = join(pki.dir, 'page-client-secret');
+  writeFileSync(pageSecretFile, 'demo-page-secret', { mode: 0o600 });
   const closers: (() => Promise<void> | void)[] = [() => issuer.close(), () => pki.cleanup()];
 
   let upstreamKubeconfig = await reachableClusterKubeconfig();
@@ -47,12 +65,20 @@ async function main(): Promise<void> {
 
   const serving = pki.server();
   const log = createLogger(process.env.KUBEGATE_LOG_LEVEL ?? 'warn');
-  const configFor = (port: number) =>
-    validateConfigOrThrow({
+  const config = validateConfigOrThrow({
       server: { bindAddress: '127.0.0.1', securePort: port, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
       oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'oidc:' },
       upstream: { kubeconfig: upstreamKubeconfig },
       audit: { logPath: '-' },
+      // The sign-in page: sign in at the development issuer, see your identity, download a kubeconfig.
+      loginPage: {
+        enabled: true,
+        publicUrl,
+        clientId: 'kubegate-page',
+        clientSecretFile: pageSecretFile,
+        scopes: ['openid', 'email', 'profile', 'groups'],
+        kubeconfig: { certificateAuthorityFile: pki.caFile, command: join(REPO, 'bin', 'kubegate'), extraArgs: ['--certificate-authority', issuer.caFile] },
+      },
       // Break-glass: on-call people may take break-glass:cluster-admin for 30 minutes, with a reason and a
       // fresh MFA login, once a second person (an SRE lead) approves. Grants live in a file for the demo.
       elevation: {
@@ -71,13 +97,7 @@ async function main(): Promise<void> {
         ],
       },
     });
-  const wanted = Number(process.env.KUBEGATE_DEMO_PORT ?? 8443);
-  let kubegate: RunningKubegate;
-  try {
-    kubegate = await startKubegate(configFor(wanted), { log });
-  } catch {
-    kubegate = await startKubegate(configFor(0), { log });
-  }
+  const kubegate = await startKubegate(config, { log });
   closers.unshift(() => kubegate.close());
   await kubegate.ready();
 
@@ -88,6 +108,17 @@ async function main(): Promise<void> {
   const approverToken = await issuer.mintIdToken({ sub: 'demo-lead', claims: { ...loggedIn, email: 'sam@example.com', name: 'Sam Lead', groups: ['sre-leads'] } });
   const approverKubeconfig = join(pki.dir, 'approver.kubeconfig');
   writeFileSync(approverKubeconfig, kubeconfigYaml(kubegate.url, pki.caFile, approverToken), { mode: 0o600 });
+  // As a real user would: a kubeconfig whose user runs `kubegate login` (browser sign-in, token cache).
+  const loginKubeconfig = join(pki.dir, 'login.kubeconfig');
+  writeNewFile(loginKubeconfig, {
+    server: kubegate.url,
+    certificateAuthority: { file: pki.caFile },
+    clusterName: 'kubegate-demo',
+    userName: 'kubegate-demo-oidc',
+    contextName: 'kubegate-demo',
+    execCommand: join(REPO, 'bin', 'kubegate'),
+    plugin: { issuer: issuer.issuer, clientId: issuer.clientId, scopes: ['email', 'groups', 'offline_access'], caFile: issuer.caFile },
+  });
 
   process.stdout.write(
     [
@@ -105,6 +136,10 @@ async function main(): Promise<void> {
       `  kubectl --kubeconfig ${kubeconfig} get pods`,
       `  kubectl --kubeconfig ${kubeconfig} auth whoami --as devops-admin   # allowed by RBAC: sudo to devops-admin`,
       `  kubectl --kubeconfig ${kubeconfig} get --raw /api/v1/namespaces/default/pods --as root   # refused by RBAC (403)`,
+      '',
+      'Sign in as a real user would (at the development issuer\'s login form, type jane or sam; any password):',
+      `  open ${kubegate.url}/kubegate/login in a browser              # the sign-in page: your identity, a kubeconfig`,
+      `  kubectl --kubeconfig ${loginKubeconfig} auth whoami   # kubegate login opens your browser (--grant device: a code)`,
       '',
       'Break glass (jane asks, sam@example.com approves; both kubeconfigs hold 1-hour tokens):',
       `  bin/kubegate sudo --kubeconfig ${kubeconfig} --group break-glass:cluster-admin --for 15m --reason "INC-4211 demo"`,
@@ -126,6 +161,20 @@ async function main(): Promise<void> {
     process.once('SIGTERM', resolve);
   });
   for (const close of closers) await close();
+}
+
+/** `wanted` if nothing listens there, else a free port (the page's public URL must be known before start). */
+function portOrFree(wanted: number): Promise<number> {
+  const probe = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        const bound = (server.address() as { port: number }).port;
+        server.close(() => resolve(bound));
+      });
+    });
+  return probe(wanted).catch(() => probe(0));
 }
 
 /** The current kubeconfig's cluster, if one is configured and answers kubegate's probe. */

@@ -1,11 +1,11 @@
 /**
  * `kubegate <command>`: parses the command name and hands the rest to that command. Commands are loaded
- * on demand, so the client commands (sudo, elevations) never load the server.
+ * on demand, so the client commands (sudo, elevations, login, logout, kubeconfig) never load the server.
  *
- * Exit codes: 0 success; 1 refused or failed (the cause on stderr); 2 usage error.
+ * Exit codes: 0 success; 1 refused or failed (the cause on stderr); 2 usage error; 130 interrupted.
  */
 import { KubegateError } from '../errors/errors.js';
-import { KubegateApiError } from './kubegate-api.js';
+import { LoginError } from '../login/errors.js';
 import { UsageError, usage } from './usage.js';
 import { VERSION } from '../version/version.js';
 
@@ -16,6 +16,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
   sudo: async () => (await import('./sudo.js')).sudoCommand,
   elevations: async () => (await import('./elevations.js')).elevationsCommand,
+  login: async () => (await import('./login.js')).loginCommand,
+  logout: async () => (await import('./logout.js')).logoutCommand,
+  kubeconfig: async () => (await import('./kubeconfig.js')).kubeconfigCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -50,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // A client command's failure: its message is for the person and names the cause.
+    if (err instanceof LoginError) {
+      process.stderr.write(`kubegate ${command}: ${err.message}\n`);
+      return err.code === 'INTERRUPTED' ? 130 : 1;
+    }
+    // Imported here, not at the top: it loads @kubernetes/client-node, which the login plugin must not
+    // pay for on every kubectl run.
+    const { KubegateApiError } = await import('./kubegate-api.js');
     if (err instanceof KubegateApiError) process.stderr.write(`kubegate ${command}: ${err.message}\n`);
     else if (err instanceof KubegateError) process.stderr.write(`kubegate ${command}: ${err.code}: ${err.message}\n`);
     else process.stderr.write(`kubegate ${command}: ${(err as Error).stack ?? String(err)}\n`);

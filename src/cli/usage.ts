@@ -84,9 +84,75 @@ const ELEVATIONS = [
   'Exit status: 0 done; 1 refused or failed (the reason on stderr); 2 usage error.',
 ];
 
+const f = (flag: string, help: string) => `  ${flag.padEnd(34)}${help}`;
+
+const LOGIN_SETTING_HELP = [
+  f('--issuer URL', 'the OpenID Connect issuer (https), exactly as its discovery document says'),
+  f('--client-id ID', 'the client registered at the identity provider for kubegate login'),
+  f('--client-secret SECRET', 'only if the identity provider insists on one for this client'),
+  f('--scopes a,b', 'extra scopes, e.g. groups,offline_access (openid is always asked for)'),
+  f('--grant code|device', 'code: browser sign-in via http://127.0.0.1:<port>/callback (default);'),
+  f('', 'device: print a URL and a code to enter on any device (SSH sessions, headless)'),
+  f('--listen-port N', 'the loopback callback port for --grant code (default 0: any free port)'),
+  f('--auth-param KEY=VALUE', 'an extra authorization request parameter; repeat for several'),
+  f('', '(e.g. access_type=offline for Google; prompt= to send no prompt)'),
+];
+
+const LOGIN = [
+  'Usage: kubegate login --issuer URL --client-id ID [flags]',
+  '',
+  'The kubectl exec credential plugin: prints one client.authentication.k8s.io/v1 ExecCredential holding',
+  'your ID token on stdout (nothing else); messages, the sign-in URL and device codes go to stderr.',
+  'It reuses a cached token while it is valid, refreshes it with the refresh token once it expires',
+  '(ask for offline_access to get one), and signs you in again only when that fails. When kubectl runs',
+  'it without a terminal (KUBERNETES_EXEC_INFO interactive: false) it never opens a browser: it fails',
+  'and prints the command to run. `kubegate kubeconfig` writes a kubeconfig that runs this for you.',
+  '',
+  'Flags:',
+  ...LOGIN_SETTING_HELP,
+  f('--certificate-authority FILE', "CA bundle for the issuer's TLS certificate (default: system roots)"),
+  f('--force', 'sign in again now, with prompt=login and max_age=0 (a fresh MFA, e.g. before sudo)'),
+  f('--cache-dir DIR', 'token cache (default $XDG_CACHE_HOME/kubegate, else ~/.kube/cache/kubegate)'),
+  '',
+  'The browser is $BROWSER, else xdg-open/open; the URL is printed on stderr in any case.',
+  'Exit status: 0 printed a credential; 1 failed (the reason on stderr); 2 usage error; 130 interrupted.',
+];
+
+const LOGOUT = [
+  'Usage: kubegate logout [--issuer URL [--client-id ID [--scopes a,b]]] [--cache-dir DIR]',
+  '',
+  'Remove cached logins of kubegate login: all of them, or only those of an issuer (and client id, and',
+  'scopes). The next kubectl command signs you in again. Tokens are not revoked at the identity provider.',
+];
+
+const KUBECONFIG = [
+  'Usage: kubegate kubeconfig --server URL --issuer URL --client-id ID [flags] [--output FILE | --merge]',
+  '',
+  "Write a kubeconfig for a kubegate: a cluster (kubegate's URL and CA), a user whose exec credential",
+  'plugin is `kubegate login` with the settings below, and a context. Printed on stdout by default.',
+  '',
+  'Flags:',
+  f('--server URL', "kubegate's URL (https)"),
+  f('--certificate-authority FILE', "kubegate's CA bundle (default: system roots)"),
+  f('--embed-certs', 'embed that CA in the kubeconfig instead of referring to the file'),
+  ...LOGIN_SETTING_HELP,
+  f('--issuer-certificate-authority FILE', "CA bundle for the issuer (login's --certificate-authority)"),
+  f('--cluster-name, --user-name NAME', "entry names (default: the server's host, and <host>-oidc for the user)"),
+  f('--context-name NAME', "the context's name (default: the server's host)"),
+  f('--namespace NS', "the context's namespace"),
+  f('--exec-command CMD', 'the command kubectl runs (default: kubegate, found on PATH)'),
+  f('--output FILE', 'write a new kubeconfig file (refuses to overwrite one)'),
+  f('--merge', 'add to (or replace same-named entries in) your kubeconfig and switch to the context;'),
+  f('', 'the file is --kubeconfig FILE, else the one kubectl would pick from KUBECONFIG, else'),
+  f('', '~/.kube/config. Other entries are left as they are.'),
+];
+
 export function usage(command?: string): string {
   if (command === 'sudo') return SUDO.join('\n') + '\n';
   if (command === 'elevations') return ELEVATIONS.join('\n') + '\n';
+  if (command === 'login') return LOGIN.join('\n') + '\n';
+  if (command === 'logout') return LOGOUT.join('\n') + '\n';
+  if (command === 'kubeconfig') return KUBECONFIG.join('\n') + '\n';
   const lines = [
     'Usage: kubegate <command> [flags]',
     '',
@@ -95,6 +161,9 @@ export function usage(command?: string): string {
     '  check-config   validate the configuration and print what serve would do (secrets redacted)',
     '  sudo           hold extra groups for a bounded time, with a reason (break-glass elevation)',
     '  elevations     list, get, approve and revoke elevations',
+    '  login          sign in through your identity provider; the kubectl exec credential plugin',
+    '  logout         forget the cached logins of kubegate login',
+    '  kubeconfig     write a kubeconfig that signs in with kubegate login',
     '',
   ];
   if (command === undefined || command === 'serve' || command === 'check-config') {
@@ -104,6 +173,6 @@ export function usage(command?: string): string {
       lines.push(`  ${`--${name}`.padEnd(37)} ${spec.help}  [${envNameForFlag(name)}]`);
     }
   }
-  if (command === undefined) lines.push('', "Run 'kubegate sudo --help' or 'kubegate elevations --help' for their flags.");
+  if (command === undefined) lines.push('', "Run 'kubegate <command> --help' (sudo, elevations, login, logout, kubeconfig) for their flags.");
   return lines.join('\n') + '\n';
 }

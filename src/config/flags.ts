@@ -41,6 +41,13 @@ export const FLAGS = {
   'request-timeout-seconds': { path: 'proxy.requestTimeoutSeconds', type: 'seconds', help: 'Ordinary requests fail with 504 after this long without an answer from the API server (default 60; 0 = none).' },
   'long-running-idle-timeout-seconds': { path: 'proxy.longRunningIdleTimeoutSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long with no bytes either way (default 0 = never).' },
   'long-running-max-seconds': { path: 'proxy.longRunningMaxSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long in total (default 0 = never).' },
+  'login-page': { path: 'loginPage.enabled', type: 'boolean', help: 'Serve the sign-in page at /kubegate/login: sign in, see your mapped identity, download a kubeconfig (default false).' },
+  'login-page-public-url': { path: 'loginPage.publicUrl', type: 'string', help: 'kubegate\'s public https URL (origin); the page\'s redirect URI is <url>/kubegate/login/callback. Required with --login-page.' },
+  'login-page-client-id': { path: 'loginPage.clientId', type: 'string', help: 'The sign-in page\'s client ID at the identity provider (default: --oidc-client-id).' },
+  'login-page-client-secret-file': { path: 'loginPage.clientSecretFile', type: 'string', help: 'File holding the sign-in page\'s client secret (default: none, a public client with PKCE).' },
+  'login-page-scopes': { path: 'loginPage.scopes', type: 'list', help: 'Comma-separated scopes the page asks for and the kubeconfig passes to kubegate login (default openid,email,profile).' },
+  'login-page-cookie-key-file': { path: 'loginPage.cookieKeyFile', type: 'string', help: 'File of >= 32 random bytes keying the sign-in flow cookie; needed with several replicas or workers (default: random per process).' },
+  'login-page-kubeconfig-ca-file': { path: 'loginPage.kubeconfig.certificateAuthorityFile', type: 'string', help: 'CA of kubegate\'s serving certificate, embedded in the page\'s kubeconfig (default: none, system roots).' },
   'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, or - for stdout (default -).' },
 } as const satisfies Record<string, FlagSpec>;
 

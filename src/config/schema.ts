@@ -95,6 +95,70 @@ const elevationSchema = z
     });
   });
 
+/** An OAuth scope token (RFC 6749 §3.3), without a comma: scopes travel comma-separated on command lines. */
+const scope = z.string().regex(/^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+$/, 'must be one scope: printable ASCII without spaces, commas, quotes or backslashes');
+
+/**
+ * The sign-in page (`/kubegate/login`, routes/login-page.ts): signs a person in through `oidc.issuerUrl`,
+ * shows the identity kubegate will impersonate for them and hands out a kubeconfig whose user runs
+ * `kubegate login`. Absent or `enabled: false`: off (the paths go through authentication like the rest of
+ * kubegate's own API). The issuer and its CA are `oidc.issuerUrl` and `oidc.caFile`.
+ */
+const loginPageSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** kubegate's URL as people and kubectl reach it (origin only): the page's redirect URI is `<publicUrl>/kubegate/login/callback`, and the kubeconfig's `server`. */
+    publicUrl: httpsUrl
+      .refine((v) => !URL.canParse(v) || new URL(v).pathname === '/', 'must be an origin without a path, e.g. https://kubegate.example.com')
+      .optional(),
+    /** The page's client at the identity provider; default `oidc.clientId`. */
+    clientId: nonEmpty.optional(),
+    /** A file holding the page's client secret (confidential client); unset: a public client (PKCE only). */
+    clientSecretFile: nonEmpty.optional(),
+    /** How the page authenticates to the token endpoint when it has a secret. */
+    clientAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    /** Scopes the page asks for; also the kubeconfig's `--scopes` unless `kubeconfig.scopes` is set. */
+    scopes: z
+      .array(scope)
+      .min(1, 'must name at least one scope')
+      .default(['openid', 'email', 'profile'])
+      .refine((s) => s.includes('openid'), 'must include openid'),
+    /** How long a person has to finish signing in at the identity provider (the flow cookie's lifetime). */
+    flowTimeoutSeconds: z.number().int().min(60).max(3600).default(600),
+    /**
+     * A file of at least 32 random bytes (e.g. `openssl rand -base64 48`) keying the flow cookie. Needed when
+     * the callback may reach another process than the one that started the sign-in (several replicas, or
+     * `server.workers` > 1); unset: a random key per process.
+     */
+    cookieKeyFile: nonEmpty.optional(),
+    /** The kubeconfig the page hands out (it holds no credential: kubectl runs `kubegate login`). */
+    kubeconfig: z
+      .strictObject({
+        /** Name of the cluster, user and context entries. */
+        name: nonEmpty.regex(/^[A-Za-z0-9][-A-Za-z0-9_.@]*$/, 'must be letters, digits, -, _, . or @').default('kubegate'),
+        /** PEM CA that signs kubegate's serving certificate, embedded as certificate-authority-data; unset: system roots. */
+        certificateAuthorityFile: nonEmpty.optional(),
+        /** The command kubectl runs (on the person's machine). */
+        command: nonEmpty.default('kubegate'),
+        /** `kubegate login --scopes` (openid is always asked for); default `loginPage.scopes`. */
+        scopes: z.array(scope).min(1, 'must name at least one scope').optional(),
+        /** `kubegate login --grant`: `device` for people on SSH sessions or without a browser; unset: code (browser). */
+        grant: z.enum(['code', 'device']).optional(),
+        /** `kubegate login --listen-port`: a fixed loopback callback port, for identity providers that match the port. */
+        listenPort: z.number().int().min(1).max(65535).optional(),
+        /** `kubegate login --auth-param`: extra authorization request parameters, e.g. `access_type: offline` for Google. */
+        authParams: z.record(nonEmpty, z.string()).default({}),
+        /** Further `kubegate login` arguments, appended as they are (e.g. `--certificate-authority /path/on/their/machine`). */
+        extraArgs: z.array(z.string()).default([]),
+        /** How people install the CLI, shown on the page. */
+        installCommand: nonEmpty.default('npm install --global kubegate'),
+      })
+      .prefault({}),
+  })
+  .superRefine((p, ctx) => {
+    if (p.enabled && p.publicUrl === undefined) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'is required when the sign-in page is enabled' });
+  });
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -193,6 +257,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Break-glass elevation; absent: off (the elevation API answers 404). */
   elevation: elevationSchema.optional(),
+  /** The sign-in page at /kubegate/login; absent or not enabled: off. */
+  loginPage: loginPageSchema.optional(),
   audit: z
     .strictObject({
       /** A file path, or `-` for stdout. */
@@ -205,3 +271,4 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ElevationConfig = NonNullable<Config['elevation']>;
 export type ElevationRule = ElevationConfig['rules'][number];
+export type LoginPageConfig = NonNullable<Config['loginPage']>;

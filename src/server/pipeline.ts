@@ -33,6 +33,7 @@ import { responseExchange, socketExchange, type Exchange, type SocketExchange } 
 import type { AccessReviewer } from '../upstream/access-review.js';
 import type { GrantService } from '../elevation/grants.js';
 import { answerOwnApi, isOwnApi } from '../routes/elevations.js';
+import type { LoginPage } from '../routes/login-page.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   /** Break-glass grants; undefined when elevation is not configured. */
   grants?: GrantService | undefined;
   metrics: Pick<Metrics, 'requests' | 'authenticationFailures' | 'inflight' | 'auditRecords'>;
+  /** The sign-in page (`/kubegate/login…`): answered before authentication, never forwarded. */
+  loginPage?: Pick<LoginPage, 'handles' | 'handle'> | undefined;
   audit: AuditSink;
   log: Logger;
 }
@@ -99,6 +102,8 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       if (draining) res.setHeader('connection', 'close');
       const health = healthPath(req.url);
       if (health !== undefined) return void answerHealth(deps, health, res, draining);
+      // The sign-in page is how a person without a token gets one: kubegate's own, before authentication.
+      if (deps.loginPage?.handles(req.url ?? '/')) return void deps.loginPage.handle(req, res);
       const ctx = newContext(req, req.socket.remoteAddress);
       const ex = responseExchange(ctx, res, record, clientGone(ctx));
       track(ex, handleRequest(deps, ex, req, res));

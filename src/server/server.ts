@@ -15,6 +15,8 @@ import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
 import type { Authenticator } from '../authn/authenticator.js';
+import { mapClaims, type ClaimMapping } from '../identity/claims.js';
+import { createLoginPage, loginPageSettings, type LoginPage } from '../routes/login-page.js';
 import { grantAuditEvent } from '../elevation/audit.js';
 import { createFileElevationStore } from '../elevation/file-store.js';
 import { createGrantService } from '../elevation/grants.js';
@@ -99,7 +101,9 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   let draining = false;
   const forwarder = createForwarder(upstream, { metrics, draining: () => draining });
   const upgrades = createUpgradeForwarder(upstream);
+  let loginPage = startLoginPage(config, log);
   const deps: PipelineDeps = {
+    loginPage,
     authenticator,
     upstream,
     forwarder,
@@ -148,6 +152,13 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
         log.info('configuration reloaded: new identity settings in force', { issuer: next.oidc.issuerUrl });
       });
       applied.push('oidc/identity (once the issuer\'s keys are loaded)');
+    }
+    if (changed((c) => [c.loginPage, c.oidc, c.identity])) {
+      const previous = loginPage;
+      loginPage = startLoginPage(next, log);
+      deps.loginPage = loginPage;
+      previous?.close();
+      applied.push('loginPage');
     }
     const elevationRestart = needsRestart.includes('elevation.store');
     if (elevation && next.elevation && !elevationRestart && changed((c) => c.elevation)) {
@@ -202,6 +213,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   /** Everything after the listener stopped: records written, stores and listeners closed, audit flushed. */
   const finish = async () => {
     await handlers.drain();
+    loginPage?.close();
     elevation?.close();
     await elevation?.flush();
     forwarder.close();
@@ -267,6 +279,28 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   };
 }
 
+/** The sign-in page, when `loginPage.enabled`, mapping claims exactly as the authenticator does. */
+function startLoginPage(config: Readonly<Config>, log: Logger): LoginPage | undefined {
+  const settings = loginPageSettings(config);
+  if (settings === undefined) return undefined;
+  const mapping = claimMapping(config);
+  return createLoginPage(settings, { mapClaims: (claims) => mapClaims(claims, mapping), log });
+}
+
+/** `oidc.*` claim settings and `identity.allowSystemNames`, as identity/claims.ts takes them. */
+function claimMapping(config: Readonly<Config>): ClaimMapping {
+  return {
+    issuerUrl: config.oidc.issuerUrl,
+    usernameClaim: config.oidc.usernameClaim,
+    usernamePrefix: config.oidc.usernamePrefix,
+    groupsClaim: config.oidc.groupsClaim,
+    groupsPrefix: config.oidc.groupsPrefix,
+    uidClaim: config.oidc.uidClaim,
+    extraClaims: config.oidc.extraClaims,
+    allowSystemNames: config.identity.allowSystemNames,
+  };
+}
+
 /** The OIDC authenticator for a configuration (`oidc.*`, `identity.allowSystemNames`). */
 function buildAuthenticator(config: Readonly<Config>, ca: string | undefined, metrics: Metrics, log: Logger): Authenticator {
   return createOidcAuthenticator(
@@ -278,16 +312,7 @@ function buildAuthenticator(config: Readonly<Config>, ca: string | undefined, me
       requiredClaims: config.oidc.requiredClaims,
       clockSkewSeconds: config.oidc.clockSkewSeconds,
       metrics,
-      mapping: {
-        issuerUrl: config.oidc.issuerUrl,
-        usernameClaim: config.oidc.usernameClaim,
-        usernamePrefix: config.oidc.usernamePrefix,
-        groupsClaim: config.oidc.groupsClaim,
-        groupsPrefix: config.oidc.groupsPrefix,
-        uidClaim: config.oidc.uidClaim,
-        extraClaims: config.oidc.extraClaims,
-        allowSystemNames: config.identity.allowSystemNames,
-      },
+      mapping: claimMapping(config),
     },
     log,
   );

@@ -1,7 +1,8 @@
 /** The README's first command: the demo starts, prints a working kubeconfig, and stops cleanly. */
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, kubegate as kubegateCli } from '../cli/cli-harness.js';
@@ -62,6 +63,18 @@ t.test('npm run demo: kubectl auth whoami shows the demo identity', async (t) =>
   const revoked = await cli(['elevations', 'revoke', id, '--kubeconfig', kubeconfig]);
   t.equal(revoked.code, 0, revoked.stderr);
   t.notMatch((await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.groups}'])).stdout, /break-glass/, 'revoked: gone on the next request');
+  // The sign-in page the demo prints: it sends the browser to the development issuer.
+  const pageUrl = /open (https:\/\/\S+\/kubegate\/login) in a browser/.exec(out)?.[1];
+  t.ok(pageUrl, 'the demo prints the sign-in page');
+  const ca = readFileSync(/certificate-authority: (\S+)/.exec(readFileSync(kubeconfig, 'utf8'))![1]!, 'utf8');
+  const page = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) =>
+    request(pageUrl!, { ca, agent: false }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+    }).on('error', reject).end(),
+  );
+  t.equal(page.status, 303, 'the page starts the sign-in');
+  t.match(page.location, /^https:\/\/127\.0\.0\.1:\d+\/auth\?.*code_challenge_method=S256/, 'at the development issuer, with PKCE');
   demo.kill('SIGTERM');
   t.equal(await exited, 0, 'stops cleanly on SIGTERM');
 });

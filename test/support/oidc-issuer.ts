@@ -26,11 +26,65 @@ export interface TestIssuer {
   signWithProviderKey(payload: Record<string, unknown>, header?: { alg?: string; kid?: string }): Promise<string>;
   /** Sign with a different, attacker key but the provider's kid (forged signature). */
   forge(payload: Record<string, unknown>): Promise<string>;
+  /** Every HTTP request the issuer received, in order (for "contacts nothing" assertions: compare lengths). */
+  requests: IssuerRequest[];
+  /** Delete every refresh token the provider has issued (as an IdP revoking sessions would); returns how many. */
+  revokeRefreshTokens(): number;
+  /** With `loginPageClient`: replace the sign-in page client's redirect URIs (e.g. once kubegate's port is known). */
+  setLoginPageRedirectUris?(uris: string[]): void;
   close(): Promise<void>;
+}
+
+/** One request the issuer received. */
+export interface IssuerRequest {
+  method: string;
+  /** The path without the query, e.g. `/.well-known/openid-configuration`, `/jwks`, `/token`, `/auth`. */
+  path: string;
+  /** The query parameters (e.g. of the authorization request: prompt, max_age, redirect_uri). */
+  query: Record<string, string>;
+}
+
+/**
+ * Interactive sign-in (authorization code + PKCE, refresh tokens, device flow), off by default. With it the
+ * registered clients become native (RFC 8252) public clients that may also use `authorization_code`,
+ * `refresh_token` and the device code grant, with the loopback redirect `http://127.0.0.1/callback` on any
+ * port; oidc-provider's own dev interaction pages (`/interaction/:uid`) do the sign-in: a login form whose
+ * `login` is the account id (any password), then a consent form. Refresh tokens need `offline_access`
+ * (and, per OIDC, `prompt=consent` in the authorization request).
+ */
+export interface InteractiveIssuerOptions {
+  /** Claims of the accounts a person can sign in as, by account id (= `sub`). Unknown ids get only `sub`. */
+  accounts?: Record<string, Record<string, unknown>>;
+  /** Advertise and enable the device authorization grant (`/device/auth`, user pages at `/device`). */
+  deviceFlow?: boolean;
+  /** Extra redirect URIs for the interactive clients, besides the loopback one. */
+  redirectUris?: string[];
+  /** An extra confidential client (client_secret_post), same grants and redirects. */
+  confidentialClient?: { clientId: string; clientSecret: string };
+  /** Refresh token lifetime (default 1 day). */
+  refreshTokenTtlSeconds?: number;
+}
+
+/**
+ * kubegate's sign-in page (`/kubegate/login`) as a client of the issuer: a WEB client (application_type `web`,
+ * so an https redirect on 127.0.0.1 is allowed, which native clients forbid) for the authorization code grant
+ * with PKCE. Needs `interactive` too (its accounts and oidc-provider's dev interaction pages: login form, then
+ * consent form, and a `[ Cancel ]` link that ends the sign-in with `error=access_denied`).
+ * Registered through the adapter, so its redirect URIs can change after start (`setLoginPageRedirectUris`).
+ */
+export interface LoginPageClientOptions {
+  clientId: string;
+  /** Set: a confidential client authenticating with `tokenEndpointAuthMethod`; unset: a public client (PKCE only). */
+  clientSecret?: string;
+  /** Default `client_secret_basic` when a secret is set. */
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /** e.g. `https://127.0.0.1:PORT/kubegate/login/callback`. */
+  redirectUris: string[];
 }
 
 /** The custom grant_type accepted by the token endpoint (test-only). */
 export const TEST_MINT_GRANT = 'urn:kubegate:test:mint';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 // --- minimal typing of the oidc-provider surface we use -----------------------
 interface OidcCtx {
@@ -57,8 +111,7 @@ const MINT_SCOPE = Object.keys(CLAIMS_CONFIG).join(' ');
 const KNOWN_CLAIMS = new Set(Object.values(CLAIMS_CONFIG).flat());
 
 /** In-memory adapter (avoids the library's "development-only adapter" warning). */
-function memoryAdapter() {
-  const store = new Map<string, Record<string, unknown>>();
+function memoryAdapter(store = new Map<string, Record<string, unknown>>()) {
   return class Adapter {
     constructor(private readonly name: string) {}
     private k(id: string) { return `${this.name}:${id}`; }
@@ -92,7 +145,7 @@ function postForm(url: string, ca: string, form: Record<string, string>): Promis
 }
 
 export async function startTestIssuer(
-  opts: { pki?: TestPki; clientIds?: string[]; idTokenTtlSeconds?: number } = {},
+  opts: { pki?: TestPki; clientIds?: string[]; idTokenTtlSeconds?: number; interactive?: InteractiveIssuerOptions; loginPageClient?: LoginPageClientOptions } = {},
 ): Promise<TestIssuer> {
   const ownPki = !opts.pki;
   const pki = opts.pki ?? createPki();
@@ -110,7 +163,10 @@ export async function startTestIssuer(
 
   // Bind first: the issuer URL needs the port before the Provider is constructed.
   let handler: ((req: unknown, res: unknown) => void) | undefined;
+  const requests: IssuerRequest[] = [];
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://issuer.invalid');
+    requests.push({ method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams) });
     if (handler) handler(req, res);
     else { res.statusCode = 503; res.end(); }
   });
@@ -128,29 +184,64 @@ export async function startTestIssuer(
   const findAccount = async (ctx: OidcCtx, sub: string) => {
     const ticket = ctx.oidc.params.ticket;
     const entry = typeof ticket === 'string' ? pending.get(ticket) : undefined;
-    const claims = entry && entry.sub === sub ? entry.claims : {};
+    const claims = entry && entry.sub === sub ? entry.claims : (interactiveAccounts[sub] ?? {});
     return { accountId: sub, claims: async () => ({ ...claims, sub }) };
+  };
+
+  const interactive = opts.interactive;
+  const interactiveAccounts: Record<string, Record<string, unknown>> = interactive?.accounts ?? {};
+  const adapterStore = new Map<string, Record<string, unknown>>();
+  const interactiveClient = {
+    application_type: 'native',
+    grant_types: [TEST_MINT_GRANT, 'authorization_code', 'refresh_token', ...(interactive?.deviceFlow ? [DEVICE_CODE_GRANT] : [])],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback', ...(interactive?.redirectUris ?? [])],
   };
 
   let provider: OidcProvider;
   try {
     provider = new Provider(issuer, {
-      adapter: memoryAdapter(),
+      adapter: memoryAdapter(adapterStore),
       jwks: { keys: [privateJwk] },
-      clients: clientIds.map((client_id) => ({
-        client_id,
-        token_endpoint_auth_method: 'none',
-        grant_types: [TEST_MINT_GRANT],
-        response_types: [],
-        redirect_uris: [],
-        id_token_signed_response_alg: 'RS256',
-      })),
+      clients: [
+        ...clientIds.map((client_id) => ({
+          client_id,
+          token_endpoint_auth_method: 'none',
+          grant_types: [TEST_MINT_GRANT],
+          response_types: [],
+          redirect_uris: [],
+          id_token_signed_response_alg: 'RS256',
+          ...(interactive ? interactiveClient : {}),
+        })),
+        ...(interactive?.confidentialClient
+          ? [{
+              ...interactiveClient,
+              client_id: interactive.confidentialClient.clientId,
+              client_secret: interactive.confidentialClient.clientSecret,
+              token_endpoint_auth_method: 'client_secret_post',
+              id_token_signed_response_alg: 'RS256',
+            }]
+          : []),
+      ],
       claims: CLAIMS_CONFIG,
       scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS_CONFIG).filter((s) => s !== 'openid')],
       conformIdTokenClaims: false,
       enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
-      features: { devInteractions: { enabled: false } },
-      ttl: { IdToken: opts.idTokenTtlSeconds ?? 600 },
+      features: interactive
+        ? { devInteractions: { enabled: true }, deviceFlow: { enabled: interactive.deviceFlow === true } }
+        : { devInteractions: { enabled: false } },
+      ttl: interactive
+        ? {
+            IdToken: opts.idTokenTtlSeconds ?? 600,
+            AccessToken: 600,
+            AuthorizationCode: 60,
+            DeviceCode: 600,
+            Grant: 86_400,
+            Interaction: 600,
+            Session: 86_400,
+            RefreshToken: interactive.refreshTokenTtlSeconds ?? 86_400,
+          }
+        : { IdToken: opts.idTokenTtlSeconds ?? 600 },
       findAccount,
       clientBasedCORS: () => true,
     });
@@ -160,6 +251,31 @@ export async function startTestIssuer(
     throw err;
   }
   provider.on('server_error', (_ctx, err) => { lastServerError = err; });
+
+  // kubegate's sign-in page client (see LoginPageClientOptions): a dynamic client, read from the adapter.
+  const loginPageClient = opts.loginPageClient;
+  const setLoginPageRedirectUris = (uris: string[]) => {
+    if (!loginPageClient) throw new Error('setLoginPageRedirectUris: start the issuer with loginPageClient');
+    adapterStore.set(`Client:${loginPageClient.clientId}`, {
+      client_id: loginPageClient.clientId,
+      application_type: 'web',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: uris,
+      id_token_signed_response_alg: 'RS256',
+      ...(loginPageClient.clientSecret === undefined
+        ? { token_endpoint_auth_method: 'none' }
+        : { client_secret: loginPageClient.clientSecret, token_endpoint_auth_method: loginPageClient.tokenEndpointAuthMethod ?? 'client_secret_basic' }),
+    });
+  };
+  if (loginPageClient) {
+    if (!interactive) {
+      server.close();
+      if (ownPki) pki.cleanup();
+      throw new Error('loginPageClient needs the interactive option (accounts and sign-in pages)');
+    }
+    setLoginPageRedirectUris(loginPageClient.redirectUris);
+  }
 
   provider.registerGrantType(TEST_MINT_GRANT, async (ctx) => {
     const sub = ctx.oidc.params.sub;
@@ -206,6 +322,21 @@ export async function startTestIssuer(
       return new SignJWT(payload)
         .setProtectedHeader({ alg: header.alg ?? 'RS256', kid: header.kid ?? providerKid, typ: 'JWT' })
         .sign(signingKey);
+    },
+
+    requests,
+
+    ...(loginPageClient ? { setLoginPageRedirectUris } : {}),
+
+    revokeRefreshTokens() {
+      let n = 0;
+      for (const key of [...adapterStore.keys()]) {
+        if (key.startsWith('RefreshToken:')) {
+          adapterStore.delete(key);
+          n += 1;
+        }
+      }
+      return n;
     },
 
     async forge(payload) {
