@@ -15,7 +15,7 @@
 import { openTokenCache, type CachedLogin } from './cache.js';
 import type { OpenBrowser } from './browser.js';
 import { LoginError } from './errors.js';
-import { issuerFetch, type IssuerFetch } from './http.js';
+import { issuerFetch, type IssuerFetch } from '../net/issuer-fetch.js';
 import { cacheIdentity, type LoginOptions } from './options.js';
 import { isUsable, usableUntil } from './token.js';
 import type { Tokens } from './oidc.js';

@@ -12,7 +12,7 @@
 import * as client from 'openid-client';
 import type { OpenBrowser } from './browser.js';
 import { LoginError, type LoginErrorCode } from './errors.js';
-import type { IssuerFetch } from './http.js';
+import type { IssuerFetch } from '../net/issuer-fetch.js';
 import { startLoopback } from './loopback.js';
 import type { LoginOptions } from './options.js';
 

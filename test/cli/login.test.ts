@@ -17,7 +17,7 @@ import { kubegate, startKubegate } from './cli-harness.js';
 import { TestBrowser } from '../login/support/browser.js';
 import { claimsOf, parseExecCredential, startLoginWorld } from '../login/support/world.js';
 import { eventually, within } from '../support/wait.js';
-import { issuerFetch } from '../../src/login/http.js';
+import { issuerFetch } from '../../src/net/issuer-fetch.js';
 
 const NOT_INTERACTIVE = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', spec: { interactive: false } });
 const INTERACTIVE = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', spec: { interactive: true } });

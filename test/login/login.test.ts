@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { LoginError } from '../../src/login/errors.js';
-import { issuerFetch, type IssuerFetch } from '../../src/login/http.js';
+import { issuerFetch, type IssuerFetch } from '../../src/net/issuer-fetch.js';
 import { login, type LoginDeps, type LoginResult } from '../../src/login/login.js';
 import { normalizeScopes, type LoginOptions } from '../../src/login/options.js';
 import { TestBrowser, type BrowseResult } from './support/browser.js';
