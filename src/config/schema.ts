@@ -4,7 +4,7 @@
  * prefixed with its path and the flag that sets it.
  */
 import { z } from 'zod';
-import { requestHeaderNameProblem } from '../impersonation/headers.js';
+import { requestHeaderNameProblem } from '../net/header-names.js';
 
 /** JWS algorithms kube-apiserver accepts for ID tokens. `none` and HS* are refused: a symmetric key
  * shared with the identity provider would let anyone holding it mint tokens. */

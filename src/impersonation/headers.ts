@@ -15,6 +15,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { KubegateError } from '../errors/errors.js';
+import { FRAMING, HTTP_TOKEN, IMPERSONATE_PREFIX } from '../net/header-names.js';
 import type { UserInfo } from '../identity/user.js';
 import { WEBSOCKET_TOKEN_PROTOCOL_PREFIX } from '../authn/bearer.js';
 
@@ -41,22 +42,11 @@ const ALWAYS_STRIPPED = new Set([
   'upgrade',
 ]);
 
-/** Headers that frame the body: a `Connection:` listing must not drop them (the request would lose its body). */
-const FRAMING = new Set(['host', 'content-length', 'transfer-encoding']);
-
-const IMPERSONATE_PREFIX = 'impersonate-';
 
 /** The conventional requestheader names (kubeadm's front-proxy settings): stripped whatever is configured. */
 const DEFAULT_REQUEST_HEADERS: readonly string[] = ['x-remote-user', 'x-remote-uid', 'x-remote-group'];
 const DEFAULT_REQUEST_HEADER_PREFIXES: readonly string[] = ['x-remote-extra-'];
 
-/**
- * Headers a requestheader name must not cover: kubegate sets them itself (the API server would read
- * kubegate's own value as an identity) or needs them to frame and route the request.
- */
-const KUBEGATE_NEEDED: readonly string[] = ['authorization', 'audit-id', 'x-forwarded-for', 'connection', 'upgrade', ...FRAMING];
-/** RFC 9110 token: what a header name may be made of. */
-const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Requestheader names a cluster's front proxy uses beyond the `X-Remote-*` defaults: the config section
@@ -111,18 +101,6 @@ export function clientIdentityHeaders(rawHeaders: readonly string[], names: Requ
   return { impersonation: [...found.impersonation], requestHeaders: [...found.requestHeader] };
 }
 
-/**
- * Why a name cannot be configured as a requestheader header (or, with `prefix`, as an extra-headers
- * prefix), or undefined when it can. For config validation of `impersonation.requestHeader`.
- */
-export function requestHeaderNameProblem(name: string, kind: 'header' | 'prefix'): string | undefined {
-  if (!HTTP_TOKEN.test(name)) return `must be an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(name)}`;
-  const lower = name.toLowerCase();
-  const covered = KUBEGATE_NEEDED.filter((needed) => (kind === 'prefix' ? needed.startsWith(lower) : needed === lower));
-  if (lower.startsWith(IMPERSONATE_PREFIX) || (kind === 'prefix' && IMPERSONATE_PREFIX.startsWith(lower))) covered.push('impersonate-*');
-  if (covered.length === 0) return undefined;
-  return `${JSON.stringify(name)} would ${kind === 'prefix' ? 'cover' : 'be'} ${covered.join(', ')}, which kubegate sets itself or must forward`;
-}
 
 export interface OutgoingIdentity {
   user: UserInfo;

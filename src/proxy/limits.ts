@@ -3,7 +3,7 @@
  * (verbs watch and proxy; subresources attach, exec, log, portforward, proxy), and the time limits
  * that apply to each kind. Reads config `proxy.*`.
  */
-import type { RequestInfo } from '../audit/request-info.js';
+import type { RequestInfo } from '../request/request-info.js';
 
 const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
 const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'log', 'portforward', 'proxy']);

@@ -1,4 +1,4 @@
-import type { RequestInfo } from '../audit/request-info.js';
+import type { RequestInfo } from './request-info.js';
 import type { ErrorCode } from '../errors/errors.js';
 import type { SessionFacts, UserInfo } from '../identity/user.js';
 

@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics/metrics.js';
 import { auditEvent } from '../audit/event.js';
-import { parseRequestInfo } from '../audit/request-info.js';
+import { parseRequestInfo } from '../request/request-info.js';
 import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import { bearerToken } from '../authn/bearer.js';

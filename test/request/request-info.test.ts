@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseRequestInfo } from '../../src/audit/request-info.js';
+import { parseRequestInfo } from '../../src/request/request-info.js';
 
 // [method, url, verb, apiPrefix, apiGroup, apiVersion, namespace, resource, subresource, name, parts]
 type ResourceCase = [string, string, string, string, string, string, string, string, string, string, string[]];
