@@ -265,6 +265,11 @@ export const configSchema = z.strictObject({
       logPath: nonEmpty.default('-'),
     })
     .prefault({}),
+}).superRefine((c, ctx) => {
+  // Each worker would make its own random cookie key: a sign-in started on one and finished on another fails.
+  if (c.loginPage?.enabled && c.server.workers > 1 && c.loginPage.cookieKeyFile === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['loginPage', 'cookieKeyFile'], message: `is required with server.workers ${c.server.workers}: every worker must share one key for the sign-in cookie (e.g. openssl rand -base64 48 > key)` });
+  }
 });
 
 /** The validated, defaulted configuration. */

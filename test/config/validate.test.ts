@@ -471,3 +471,12 @@ t.test('client impersonation and break-glass elevation settings', async (t) => {
   const reserved = validateConfig({ ...base, oidc: { ...base.oidc, extraClaims: { 'kubegate.io/elevation': 'x' } } });
   t.notOk(reserved.ok, 'an identity provider claim cannot be mapped onto kubegate\'s own extra keys');
 });
+
+t.test('the sign-in page with several workers needs a shared cookie key', async (t) => {
+  const page = { enabled: true, publicUrl: 'https://kubegate.example.com' };
+  const many = validateConfig({ ...minimal(), server: { ...minimal().server, workers: 2 }, loginPage: page });
+  t.notOk(many.ok);
+  if (!many.ok) t.match(many.issues.join('\n'), /loginPage\.cookieKeyFile \(--login-page-cookie-key-file\): is required with server\.workers 2/);
+  t.ok(validateConfig({ ...minimal(), server: { ...minimal().server, workers: 2 }, loginPage: { ...page, cookieKeyFile: '/etc/kubegate/cookie.key' } }).ok, 'with a key file');
+  t.ok(validateConfig({ ...minimal(), loginPage: page }).ok, 'one process: a random key per process is fine');
+});
