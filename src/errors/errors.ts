@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },
   AUDIT_UNAVAILABLE: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },
   UPSTREAM_CONFIG: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },
+  LISTEN_FAILED: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },
 } as const satisfies Record<string, { status: number; reason: string; clientMessage: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

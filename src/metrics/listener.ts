@@ -15,7 +15,7 @@ export interface MetricsListener {
 /** What a scrape returns: prom-client's text format and its content type. */
 export type Scrape = () => Promise<{ contentType: string; body: string }>;
 
-/** @throws KubegateError CONFIG_INVALID when the address cannot be listened on. */
+/** @throws KubegateError LISTEN_FAILED when the address cannot be listened on. */
 export async function startMetricsListener(bindAddress: string, scrape: Scrape): Promise<MetricsListener> {
   const split = bindAddress.lastIndexOf(':');
   const host = bindAddress.slice(0, split).replace(/^\[(.*)\]$/, '$1');
@@ -33,7 +33,9 @@ export async function startMetricsListener(bindAddress: string, scrape: Scrape):
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: Error) => reject(new KubegateError('CONFIG_INVALID', `cannot listen for metrics on ${bindAddress}: ${err.message}`, { cause: err })));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new KubegateError('LISTEN_FAILED', `cannot listen for metrics on ${bindAddress} (--metrics-bind-address): ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err })),
+    );
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;

@@ -87,7 +87,7 @@ export interface StartOptions {
   elevation?: { store?: ElevationStore; now?: () => number };
 }
 
-/** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE when start-up cannot complete. */
+/** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE / LISTEN_FAILED when start-up cannot complete. */
 export async function startKubegate(config: Readonly<Config>, opts: StartOptions): Promise<RunningKubegate> {
   const { log } = opts;
   const metrics = opts.metrics ?? createMetrics();
@@ -192,7 +192,8 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     elevation?.close();
     authenticator.close();
     upstream.close();
-    throw new KubegateError('CONFIG_INVALID', `cannot listen on ${config.server.bindAddress}:${config.server.securePort}: ${err.message}`, { cause: err });
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use (another kubegate, or another program?)' : err.message;
+    throw new KubegateError('LISTEN_FAILED', `cannot listen on ${config.server.bindAddress}:${config.server.securePort}: ${why}`, { cause: err, details: { address: `${config.server.bindAddress}:${config.server.securePort}` } });
   });
   const metricsListener =
     opts.metricsListener === false || config.server.metricsBindAddress === '0'
