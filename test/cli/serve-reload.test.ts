@@ -6,33 +6,16 @@
  * port is reported as needing a restart. Waits are on kubegate's own log lines, never on sleeps.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { startFakeApiServer } from '../support/fake-apiserver.js';
-import { kubeconfigYaml, SA_TOKEN } from '../support/harness.js';
 import { scrape, value } from '../support/metrics.js';
-import { startTestIssuer } from '../support/oidc-issuer.js';
-import { createPki } from '../support/pki.js';
+import { serveWorld, spawnServe } from '../support/serve-child.js';
 import { within } from '../support/wait.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-
 t.test('config hot reload through a ConfigMap-style symlink swap', async (t) => {
-  const pki = createPki();
-  const issuer = await startTestIssuer({ pki });
-  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN });
-  t.teardown(async () => {
-    await fake.close();
-    await issuer.close();
-    pki.cleanup();
-  });
-  const kubeconfig = join(pki.dir, 'upstream.kubeconfig');
-  writeFileSync(kubeconfig, kubeconfigYaml(fake.url, pki.caFile, SA_TOKEN));
-  const serving = pki.server();
+  const { pki, issuer, kubeconfig, serving } = await serveWorld(t);
   const config = (groupsPrefix: string, extra: Record<string, unknown> = {}) =>
     YAML.stringify({
       server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
@@ -55,35 +38,9 @@ t.test('config hot reload through a ConfigMap-style symlink swap', async (t) => 
   publish(config('first:'));
   symlinkSync('..data/config.yaml', join(dir, 'config.yaml'));
 
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KUBEGATE_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(k)));
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin/kubegate'), 'serve', '--config', join(dir, 'config.yaml')], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let log = '';
-  let waiting: (() => void) | undefined;
-  child.stderr!.on('data', (c: Buffer) => {
-    log += c.toString();
-    waiting?.();
-  });
-  /** Resolves once the log has `count` lines matching `pattern`. */
-  const logged = (pattern: RegExp, count: number, what: string) =>
-    within(
-      new Promise<RegExpExecArray>((resolve) => {
-        const check = () => {
-          const lines = log.split('\n').filter((l) => pattern.test(l));
-          if (lines.length >= count) {
-            waiting = undefined;
-            resolve(pattern.exec(lines[count - 1]!)!);
-          }
-        };
-        waiting = check;
-        check();
-      }),
-      20_000,
-      `${what} (log so far: ${log.slice(-1500)})`,
-    );
+  const serve = spawnServe(t, ['--config', join(dir, 'config.yaml')]);
+  const logged = async (pattern: RegExp, count: number, what: string) => ({ input: await serve.logged(pattern, what, count) });
+  const { child, exited } = serve;
   await logged(/oidc issuer ready/, 1, 'the issuer keys');
   const serveLine = await logged(/"message":"kubegate serving"/, 1, 'the listen address');
   const port = /"address":"127\.0\.0\.1:(\d+)"/.exec(serveLine.input)![1]!;

@@ -6,30 +6,16 @@
  * released only once kubegate has logged that it is draining.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ServerResponse } from 'node:http';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { startFakeApiServer } from '../support/fake-apiserver.js';
-import { kubeconfigYaml, SA_TOKEN } from '../support/harness.js';
-import { startTestIssuer } from '../support/oidc-issuer.js';
-import { createPki } from '../support/pki.js';
+import { serveWorld, spawnServe } from '../support/serve-child.js';
 import { within } from '../support/wait.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-
 t.test('SIGTERM drains: in-flight requests answered, watches ended cleanly, everything audited, exit 0', async (t) => {
-  const pki = createPki();
-  const issuer = await startTestIssuer({ pki });
-  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN });
-  t.teardown(async () => {
-    await fake.close();
-    await issuer.close();
-    pki.cleanup();
-  });
+  const { pki, issuer, fake, baseFlags } = await serveWorld(t);
   const held: ServerResponse[] = [];
   let heldArrived!: () => void;
   const allHeld = new Promise<void>((resolve) => (heldArrived = resolve));
@@ -43,38 +29,12 @@ t.test('SIGTERM drains: in-flight requests answered, watches ended cleanly, ever
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.write('{"type":"ADDED","object":{"kind":"ConfigMap"}}\n');
   });
-  const kubeconfig = join(pki.dir, 'upstream.kubeconfig');
-  writeFileSync(kubeconfig, kubeconfigYaml(fake.url, pki.caFile, SA_TOKEN));
-  const serving = pki.server();
   const auditFile = join(pki.dir, 'audit.log');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KUBEGATE_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(k)));
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin/kubegate'), 'serve',
-    '--bind-address', '127.0.0.1', '--secure-port', '0', '--metrics-bind-address', '0', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile,
-    '--oidc-issuer-url', issuer.issuer, '--oidc-client-id', issuer.clientId, '--oidc-ca-file', issuer.caFile, '--oidc-username-claim', 'email',
-    '--kubeconfig', kubeconfig, '--audit-log-path', auditFile, '--long-running-shutdown-grace-seconds', '1', '--shutdown-grace-seconds', '20'], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let log = '';
-  const watchers = new Set<{ pattern: RegExp; resolve: (m: RegExpExecArray) => void }>();
-  child.stderr!.on('data', (c: Buffer) => {
-    log += c.toString();
-    for (const w of [...watchers]) {
-      const m = w.pattern.exec(log);
-      if (m) {
-        watchers.delete(w);
-        w.resolve(m);
-      }
-    }
-  });
-  const logged = (pattern: RegExp, what: string) => within(new Promise<RegExpExecArray>((resolve) => {
-    const m = pattern.exec(log);
-    if (m) resolve(m);
-    else watchers.add({ pattern, resolve });
-  }), 20_000, `${what} (log so far: ${log.slice(-2000)})`);
+  const serve = spawnServe(t, [...baseFlags, '--metrics-bind-address', '0', '--audit-log-path', auditFile, '--long-running-shutdown-grace-seconds', '1', '--shutdown-grace-seconds', '20']);
+  const logged = (pattern: RegExp, what: string) => serve.logged(pattern, what);
+  const { child, exited } = serve;
   await logged(/oidc issuer ready/, 'the issuer keys');
-  const port = (await logged(/"address":"127\.0\.0\.1:(\d+)"/, 'the listen address'))[1]!;
+  const port = /"address":"127\.0\.0\.1:(\d+)"/.exec(await logged(/"message":"kubegate serving"/, 'the listen address'))![1]!;
   const token = await issuer.mintIdToken({ sub: 's', claims: { email: 'drain@example.com' } });
   const agent = new Agent({ keepAlive: true, ca: pki.ca });
   t.teardown(() => agent.destroy());
@@ -140,5 +100,5 @@ t.test('SIGTERM drains: in-flight requests answered, watches ended cleanly, ever
   t.same(slowRecords.map((r) => [r.responseStatus.code, r.annotations?.['kubegate.io/outcome']]), [[200, 'completed'], [200, 'completed'], [200, 'completed']]);
   const watchRecords = records.filter((r) => r.requestURI.includes('watch=1'));
   t.same(watchRecords.map((r) => [r.responseStatus.code, r.annotations?.['kubegate.io/outcome']]), [[200, 'shutdown'], [200, 'shutdown']], 'the watches\' records say kubegate ended them for shutdown');
-  t.match(log, /"message":"stopped"/);
+  t.match(serve.log(), /"message":"stopped"/);
 });
