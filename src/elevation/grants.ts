@@ -65,6 +65,23 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
   const newId = deps.newId ?? (() => `elev-${randomBytes(6).toString('hex')}`);
   const rules = new Map(deps.policy.rules.map((r) => [r.name, r]));
   const iso = (ms: number) => new Date(ms).toISOString();
+  // Active grants by requester, rebuilt only when the store's view changes (its snapshot is a new array
+  // then): the per-request lookup does not scan every grant ever stored (revoked and expired ones stay).
+  let indexed: { of: readonly Elevation[]; byRequester: Map<string, Elevation[]> } | undefined;
+  const activeByRequester = () => {
+    const all = deps.store.snapshot();
+    if (indexed?.of !== all) {
+      const byRequester = new Map<string, Elevation[]>();
+      for (const e of all) {
+        if (e.phase !== 'Active') continue;
+        const list = byRequester.get(e.requester);
+        if (list) list.push(e);
+        else byRequester.set(e.requester, [e]);
+      }
+      indexed = { of: all, byRequester };
+    }
+    return indexed.byRequester;
+  };
 
   const emit = (event: Omit<GrantEvent, 'at'>) => deps.onEvent({ ...event, at: new Date(now()) });
 
@@ -193,12 +210,14 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
 
     active(username) {
       const t = now();
-      return deps.store.snapshot().filter((e) => e.requester === username && inForce(e, t));
+      return (activeByRequester().get(username) ?? []).filter((e) => inForce(e, t));
     },
 
     activeCount() {
       const t = now();
-      return deps.store.snapshot().filter((e) => inForce(e, t)).length;
+      let count = 0;
+      for (const grants of activeByRequester().values()) count += grants.filter((e) => inForce(e, t)).length;
+      return count;
     },
 
     async sweep() {
