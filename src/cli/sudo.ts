@@ -10,6 +10,7 @@
  * stdout holds only the result (one line, the id with --no-wait, or the Elevation with -o json); progress
  * and refusals go to stderr. `KUBEGATE_SUDO_POLL_MS` overrides the poll interval (tests use a few ms).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Elevation, ElevationRequest } from '../elevation/types.js';
 import { createElevationClient, KubegateApiError, type ElevationClient, type KubeconfigSelection } from './kubegate-api.js';
 import { formatDuration, holdsUntil, parseDuration, safeJson, safeLine, selectionFlags, time } from './elevation-format.js';
@@ -202,17 +203,8 @@ function ended(e: Elevation, io: SudoIo): number {
   return 1;
 }
 
-const realSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** Wait `ms`, or less when `signal` aborts (an abort ends the wait; it is not an error here). */
+const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 /** `kubegate sudo ...`: exit 0 elevated (or requested with --no-wait), 1 refused/failed, 2 usage, 130 interrupted. */
 export async function sudoCommand(argv: string[]): Promise<number> {

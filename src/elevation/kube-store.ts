@@ -60,19 +60,9 @@ export interface ElevationResource extends KubernetesObject {
   kind: typeof ELEVATION_KIND;
   metadata: { name: string; namespace?: string; resourceVersion?: string; [key: string]: unknown };
   /** What was asked: fixed at creation. */
-  spec: { requester: string; groups: string[]; durationSeconds: number; reason: string; rule: string };
+  spec: Pick<Elevation, 'requester' | 'groups' | 'durationSeconds' | 'reason' | 'rule'>;
   /** The lifecycle. */
-  status: {
-    phase: ElevationPhase;
-    createdAt: string;
-    pendingExpiresAt?: string;
-    approvedBy?: string;
-    approvedAt?: string;
-    activeAt?: string;
-    expiresAt?: string;
-    revokedBy?: string;
-    revokedAt?: string;
-  };
+  status: Pick<Elevation, 'phase' | 'createdAt' | (typeof STATUS_FIELDS)[number]>;
 }
 
 const STATUS_FIELDS = ['pendingExpiresAt', 'approvedBy', 'approvedAt', 'activeAt', 'expiresAt', 'revokedBy', 'revokedAt'] as const;

@@ -7,6 +7,7 @@
  * (a shared home directory) when it is older than {@link FOREIGN_LOCK_STALE_MS}. Breaking re-reads the
  * file and removes it only if it still holds what was judged stale.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -152,14 +153,7 @@ function held(file: string, mine: LockContent): HeldLock {
   };
 }
 
+/** Wait `ms`, or less when `signal` aborts (the caller checks the signal next). */
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  return sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 }
