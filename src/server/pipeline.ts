@@ -70,6 +70,8 @@ export interface Handlers {
    * take their next request elsewhere; with `stopLongRunning`, watches end cleanly and sessions close.
    */
   drainMode(stopLongRunning: boolean): void;
+  /** Whether drainMode was entered. */
+  draining(): boolean;
   /** Resolves when every request in flight has finished and written its audit record. */
   drain(): Promise<void>;
 }
@@ -123,6 +125,7 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       track(ex, Promise.resolve());
     },
     inflight: () => inflight.size,
+    draining: () => draining,
     drainMode(stopLongRunning) {
       draining = true;
       if (stopLongRunning) for (const ex of inflight) ex.stop();

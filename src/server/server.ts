@@ -98,8 +98,8 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   let authenticator = buildAuthenticator(config, oidcCa, metrics, log);
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
-  let draining = false;
-  const forwarder = createForwarder(upstream, { metrics, draining: () => draining });
+  // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
+  const forwarder = createForwarder(upstream, { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
   let loginPage = startLoginPage(config, log);
   const deps: PipelineDeps = {
@@ -246,7 +246,6 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     shutdown() {
       closing ??= (async () => {
         const started = Date.now();
-        draining = true;
         handlers.drainMode(false);
         stopWatching();
         const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
