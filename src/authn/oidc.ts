@@ -149,11 +149,15 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
   };
 }
 
-/** `amr`, `acr`, `auth_time` as given; malformed values count as absent (a policy needing them refuses). */
+/** `amr`, `acr`, `auth_time`, `iss`, `iat`, `exp` as given; malformed values count as absent (a policy needing them refuses). */
 function sessionFacts(claims: jose.JWTPayload): SessionFacts {
   const facts: SessionFacts = { amr: Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [] };
+  const time = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   if (typeof claims.acr === 'string') facts.acr = claims.acr;
-  if (typeof claims.auth_time === 'number' && Number.isFinite(claims.auth_time)) facts.authTime = claims.auth_time;
+  if (time(claims.auth_time) !== undefined) facts.authTime = time(claims.auth_time)!;
+  if (typeof claims.iss === 'string') facts.issuer = claims.iss;
+  if (time(claims.iat) !== undefined) facts.issuedAt = time(claims.iat)!;
+  if (time(claims.exp) !== undefined) facts.expiresAt = time(claims.exp)!;
   return facts;
 }
 

@@ -18,4 +18,10 @@ export interface SessionFacts {
   acr?: string;
   /** `auth_time`: when the person last authenticated interactively (epoch seconds). */
   authTime?: number;
+  /** `iss` of the verified token. */
+  issuer?: string;
+  /** `iat`: when the token was issued (epoch seconds). */
+  issuedAt?: number;
+  /** `exp`: when the token expires (epoch seconds). */
+  expiresAt?: number;
 }
