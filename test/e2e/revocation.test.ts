@@ -3,7 +3,7 @@
  * `kubegate revoke` (the real command line, as an administrator would run it) makes a person's next
  * request fail with 401 although their token is cached; --issued-before refuses older tokens and accepts a
  * fresh login; a group revocation; an open `kubectl get pods -w` is closed by the revocation and its audit
- * record says so; the person's active elevation grant ends; `kubegate revocations list|delete`; and a
+ * record says so; an open exec session is closed too; the person's active elevation grant ends; `kubegate revocations list|delete`; and a
  * second kubegate reading the same file sees a revocation (the "every replica" property of the file store).
  */
 import t from 'tap';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { cleanEnv, kubegate } from '../cli/cli-harness.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { deferred, spawnKubectl, startExtraKubegate, within } from '../support/streaming.js';
+import { deferred, head, rawExchange, spawnKubectl, startExtraKubegate, within } from '../support/streaming.js';
 import { eventually } from '../support/wait.js';
 
 const ADMINS = { groups: ['security'] };
@@ -149,12 +149,36 @@ t.test('revocation without restart', async (t) => {
     t.equal((await pods(h.send, erin)).status, 200, 'a person outside the group is accepted');
   });
 
+  let execRevocation = '';
+  t.test('an open exec session (SPDY/3.1 upgrade) is closed by a group revocation', async (t) => {
+    const gina = await token('gina@example.com', ['interns']);
+    const EXEC = '/api/v1/namespaces/default/pods/hello/exec';
+    const upstreamClosed = deferred();
+    h.fake.upgradeRoute(EXEC, (_req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n');
+      socket.on('data', (c: Buffer) => socket.write(c));
+      socket.on('error', () => {});
+      socket.once('close', () => upstreamClosed.resolve());
+    });
+    const session = await rawExchange(h.kubegate.port, h.pki.ca, head([`POST ${EXEC}?command=sh&stdin=true HTTP/1.1`, 'Host: localhost', `Authorization: Bearer ${gina}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1', 'X-Stream-Protocol-Version: v4.channel.k8s.io']));
+    await session.waitFor((r) => r.includes('\r\n\r\n'), 'the 101');
+    t.match(session.received().toString('latin1'), /^HTTP\/1\.1 101 /);
+    session.socket.write('ping');
+    await session.waitFor((r) => r.toString('latin1').endsWith('ping'), 'the echo: the session is open');
+    const created = await api(h.send, admin, 'POST', '/kubegate/v1/revocations', { group: 'interns', reason: 'internship over' });
+    t.equal(created.status, 201, JSON.stringify(created.body));
+    execRevocation = (created.body.revocation as { id: string }).id;
+    await within(session.closed, 15_000, 'the session to be closed');
+    await within(upstreamClosed.promise, 15_000, 'the upstream session to be closed');
+    t.pass('the client and the API server side of the session were closed');
+  });
+
   t.test('kubegate revocations list and delete', async (t) => {
     const list = await cli(['revocations', 'list']);
     t.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trim().split('\n');
     t.match(lines[0], /^ID\s+SUBJECT\s+TOKENS\s+CREATED\s+BY\s+REASON$/);
-    t.equal(lines.length, 4, 'three revocations');
+    t.equal(lines.length, 5, 'four revocations and the header');
     t.match(list.stdout, /user:bob@example\.com\s+all\s/);
     t.match(list.stdout, /user:carol@example\.com\s+issued before /);
     t.match(list.stdout, /group:contractors/);
@@ -192,6 +216,8 @@ t.test('revocation without restart', async (t) => {
     t.ok(events.some((e) => e.verb === 'deleted' && e.annotations?.['kubegate.io/revocation-id'] === bobRevocation), 'the deletion is on record');
     t.ok(events.some((e) => e.verb === 'refused' && e.user.username === 'mallory@example.com'), 'a refused attempt is on record');
     t.ok(records.some((e) => e.annotations?.['kubegate.io/elevation-event'] === 'revoked' && e.user.username === 'sam@example.com'), 'the grant ended by the revocation is on record, by the admin');
+    const execRecord = records.find((e) => e.user.username === 'gina@example.com' && e.requestURI.includes('/exec'));
+    t.match(execRecord?.annotations, { 'kubegate.io/outcome': 'revoked', 'kubegate.io/revocation-id': execRevocation, 'kubegate.io/upgrade-protocol': 'SPDY/3.1' }, 'the closed session\'s record says a revocation ended it');
     t.same(h.fake.violations, []);
   });
 });
