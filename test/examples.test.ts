@@ -12,7 +12,7 @@ t.test('examples/config.yaml validates', async (t) => {
   t.equal(config.identity.allowSystemNames, false);
 });
 
-t.test('the config of the default install (`kubectl apply -k manifests/`) validates, and it grants only impersonation, access reviews and the Elevation store', async (t) => {
+t.test('the config of the default install (`kubectl apply -k manifests/`) validates, and it grants only impersonation, access reviews and the Elevation and Revocation stores', async (t) => {
   // The install as applied: rendered by kubectl's kustomize (test/manifests/ checks every overlay in depth).
   const docs = render('manifests') as { kind: string; metadata: { name: string }; data?: Record<string, string>; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }[];
   const configMap = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'kubegate');
@@ -21,5 +21,10 @@ t.test('the config of the default install (`kubectl apply -k manifests/`) valida
   const grantsOf = (kind: string) =>
     docs.filter((d) => d.kind === kind).flatMap((role) => role.rules!.flatMap((r) => r.verbs.flatMap((v) => r.resources.map((res) => `${v} ${r.apiGroups.join('|')}/${res}`))));
   t.same(grantsOf('ClusterRole').filter((g) => !g.startsWith('impersonate ')), ['create authorization.k8s.io/subjectaccessreviews'], 'beyond impersonation, only creating SubjectAccessReviews (which store nothing)');
-  t.same(grantsOf('Role'), ['get', 'list', 'watch', 'create', 'update'].map((v) => `${v} kubegate.io/elevations`), 'in its namespace, only the Elevation store (no delete, no patch)');
+  t.same(
+    grantsOf('Role'),
+    [...['get', 'list', 'watch', 'create', 'update'].map((v) => `${v} kubegate.io/elevations`), ...['get', 'list', 'watch', 'create', 'delete'].map((v) => `${v} kubegate.io/revocations`)],
+    'in its namespace, only the Elevation store (no delete, no patch) and the Revocation store (no update, no patch)',
+  );
+  t.equal(result.ok && result.config.revocation?.store.type, 'kubernetes', 'revocation is on, in the Kubernetes store');
 });

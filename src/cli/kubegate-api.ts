@@ -241,13 +241,16 @@ export function createElevationClient(settings: ClientSettings = {}): ElevationC
   };
 }
 
-interface RequestSpec {
-  method: 'GET' | 'POST';
+/** One request to kubegate's own API (shared by the elevation and revocation clients). */
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'DELETE';
   url: string;
   body: unknown;
   timeoutMs: number;
   /** 404 here means "no elevation API", not "no such elevation". */
   isCollection: boolean;
+  /** Which of kubegate's APIs, for that 404's message (default `elevation`). */
+  api?: string;
 }
 
 /** Build the TLS and credential options for one request from the kubeconfig. */
@@ -281,7 +284,7 @@ async function requestOptions(loaded: LoadedKubeconfig, spec: RequestSpec): Prom
 }
 
 /** One request: JSON in, JSON out; a `Status` failure becomes API_REFUSED (or API_NOT_CONFIGURED). */
-async function request(loaded: LoadedKubeconfig, spec: RequestSpec): Promise<unknown> {
+export async function request(loaded: LoadedKubeconfig, spec: RequestSpec): Promise<unknown> {
   const opts = await requestOptions(loaded, spec);
   const payload = spec.body === undefined ? undefined : Buffer.from(JSON.stringify(spec.body));
   const headers = opts.headers as Record<string, string | number>;
@@ -335,7 +338,7 @@ async function request(loaded: LoadedKubeconfig, spec: RequestSpec): Promise<unk
   }
   const st = asStatus(json);
   if (status === 404 && spec.isCollection) {
-    throw new KubegateApiError('API_NOT_CONFIGURED', `kubegate has no elevation API at ${spec.url} (is elevation configured?)${st ? `; the server said: ${safe(st.message)}` : ''}`, {
+    throw new KubegateApiError('API_NOT_CONFIGURED', `kubegate has no ${spec.api ?? 'elevation'} API at ${spec.url} (is ${spec.api ?? 'elevation'} configured?)${st ? `; the server said: ${safe(st.message)}` : ''}`, {
       url: spec.url,
       status,
       ...(st?.reason !== undefined ? { reason: st.reason } : {}),

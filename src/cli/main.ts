@@ -16,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
   sudo: async () => (await import('./sudo.js')).sudoCommand,
   elevations: async () => (await import('./elevations.js')).elevationsCommand,
+  revoke: async () => (await import('./revoke.js')).revokeCommand,
+  revocations: async () => (await import('./revocations.js')).revocationsCommand,
   login: async () => (await import('./login.js')).loginCommand,
   logout: async () => (await import('./logout.js')).logoutCommand,
   kubeconfig: async () => (await import('./kubeconfig.js')).kubeconfigCommand,

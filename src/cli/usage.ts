@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FLAGS, envNameForFlag } from '../config/flags.js';
+import { REVOCATIONS_USAGE, REVOKE_USAGE } from './revocation-usage.js';
 
 /** A bad command line: main.ts prints the message with a pointer to `--help` and exits 2. */
 export class UsageError extends Error {
@@ -150,6 +151,8 @@ const KUBECONFIG = [
 export function usage(command?: string): string {
   if (command === 'sudo') return SUDO.join('\n') + '\n';
   if (command === 'elevations') return ELEVATIONS.join('\n') + '\n';
+  if (command === 'revoke') return REVOKE_USAGE.join('\n') + '\n';
+  if (command === 'revocations') return REVOCATIONS_USAGE.join('\n') + '\n';
   if (command === 'login') return LOGIN.join('\n') + '\n';
   if (command === 'logout') return LOGOUT.join('\n') + '\n';
   if (command === 'kubeconfig') return KUBECONFIG.join('\n') + '\n';
@@ -161,6 +164,8 @@ export function usage(command?: string): string {
     '  check-config   validate the configuration and print what serve would do (secrets redacted)',
     '  sudo           hold extra groups for a bounded time, with a reason (break-glass elevation)',
     '  elevations     list, get, approve and revoke elevations',
+    '  revoke         deny a user or group (or their older tokens) on every replica, without a restart',
+    '  revocations    list, get and delete revocations',
     '  login          sign in through your identity provider; the kubectl exec credential plugin',
     '  logout         forget the cached logins of kubegate login',
     '  kubeconfig     write a kubeconfig that signs in with kubegate login',

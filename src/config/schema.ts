@@ -95,6 +95,21 @@ const elevationSchema = z
     });
   });
 
+/**
+ * Revocation without restart (docs/revocation.md): deny a user or group, or every token of a user issued
+ * before a time, through `kubegate revoke`; every replica sees it within a second. Absent: off (the
+ * revocation API answers 404 and no request is checked).
+ */
+const revocationSchema = z.strictObject({
+  /** Where revocations live: the Kubernetes API (shared by every replica) or a file (demo, one host). */
+  store: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('kubernetes'), namespace: nonEmpty.default('kubegate') }),
+    z.strictObject({ type: z.literal('file'), path: nonEmpty }),
+  ]),
+  /** Who may create, list and delete revocations (usernames and groups as kubegate maps them). */
+  admins: principals,
+});
+
 /** An OAuth scope token (RFC 6749 §3.3), without a comma: scopes travel comma-separated on command lines. */
 const scope = z.string().regex(/^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+$/, 'must be one scope: printable ASCII without spaces, commas, quotes or backslashes');
 
@@ -257,6 +272,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Break-glass elevation; absent: off (the elevation API answers 404). */
   elevation: elevationSchema.optional(),
+  /** Revocation of users, groups and old tokens without a restart; absent: off. */
+  revocation: revocationSchema.optional(),
   /** The sign-in page at /kubegate/login; absent or not enabled: off. */
   loginPage: loginPageSchema.optional(),
   audit: z
@@ -266,6 +283,9 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 }).superRefine((c, ctx) => {
+  if (c.revocation?.store.type === 'file' && c.elevation?.store.type === 'file' && c.revocation.store.path === c.elevation.store.path) {
+    ctx.addIssue({ code: 'custom', path: ['revocation', 'store', 'path'], message: 'must not be the elevation store\'s file (elevation.store.path): each keeps its own file' });
+  }
   // Each worker would make its own random cookie key: a sign-in started on one and finished on another fails.
   if (c.loginPage?.enabled && c.server.workers > 1 && c.loginPage.cookieKeyFile === undefined) {
     ctx.addIssue({ code: 'custom', path: ['loginPage', 'cookieKeyFile'], message: `is required with server.workers ${c.server.workers}: every worker must share one key for the sign-in cookie (e.g. openssl rand -base64 48 > key)` });
@@ -276,4 +296,5 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ElevationConfig = NonNullable<Config['elevation']>;
 export type ElevationRule = ElevationConfig['rules'][number];
+export type RevocationConfig = NonNullable<Config['revocation']>;
 export type LoginPageConfig = NonNullable<Config['loginPage']>;

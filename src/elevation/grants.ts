@@ -48,6 +48,12 @@ export interface GrantService {
   approve(person: UserInfo, id: string, auditId?: string): Promise<Elevation>;
   revoke(person: UserInfo, id: string, auditId?: string): Promise<Elevation>;
   get(person: UserInfo, id: string): Elevation;
+  /**
+   * End every Pending or Active grant of `requester` now (their access was revoked): each becomes Revoked
+   * by `actor`, one `revoked` event each. No eligibility check: the caller decided (revocation admins).
+   * Grants another replica ends first are skipped. @returns the grants this call revoked.
+   */
+  endAllOf(requester: string, actor: string, auditId?: string): Promise<Elevation[]>;
   /** The person's own grants, and every grant of a rule they approve. */
   list(person: UserInfo): Elevation[];
   /** Grants in force for a username right now. Hot path: synchronous, from the store's local view. */
@@ -202,6 +208,27 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       }).catch((err: unknown) => refuseChange(person, id, err, auditId));
       emit({ kind: 'revoked', actor: person.username, elevation: revoked, ...(auditId && { requestAuditId: auditId }) });
       return revoked;
+    },
+
+    async endAllOf(requester, actor, auditId) {
+      const open = deps.store.snapshot().filter((e) => e.requester === requester && (e.phase === 'Pending' || e.phase === 'Active'));
+      const ended: Elevation[] = [];
+      for (const { id } of open) {
+        let revoked: Elevation;
+        try {
+          revoked = await change(id, (e) => {
+            if (e.phase !== 'Pending' && e.phase !== 'Active') throw new KubegateError('ELEVATION_STATE', `${id} is ${e.phase}`);
+            return { ...e, phase: 'Revoked', revokedBy: actor, revokedAt: iso(now()) };
+          });
+        } catch (err) {
+          // Ended meanwhile (expired, revoked by someone else, deleted): nothing left to end.
+          if (err instanceof KubegateError && (err.code === 'ELEVATION_STATE' || err.code === 'ELEVATION_NOT_FOUND')) continue;
+          throw err;
+        }
+        emit({ kind: 'revoked', actor, elevation: revoked, ...(auditId && { requestAuditId: auditId }) });
+        ended.push(revoked);
+      }
+      return ended;
     },
 
     get: (person, id) => findVisible(person, id),

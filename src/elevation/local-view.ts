@@ -1,48 +1,15 @@
 /**
- * The in-memory view an ElevationStore keeps (read on every request) and the listeners it tells about
- * changes. Shared by the Kubernetes and the file store, so both emit the same events by the same rules.
- *
- * Ordering: events reach a store from two sides (its own write's response, and the watch), which can
- * arrive out of order. Resource versions of one resource are comparable integers (Kubernetes KEP-5504,
- * stable in 1.35; etcd revisions before that in practice; the file store's counter); when two versions
- * compare, an older one never replaces a newer one, and a deletion leaves a tombstone so a late, older
- * copy cannot bring a deleted (e.g. revoked) grant back. Versions that do not compare are applied in
- * arrival order.
+ * The elevation flavour of the shared store pieces (store/): how an Elevation is copied, the local view
+ * with ElevationEvents, and a shared ReplicatedStore seen as an ElevationStore. The view's ordering rules
+ * (an older version never replaces a newer one; a deletion's tombstone keeps a late copy from bringing a
+ * revoked grant back) are store/local-view.ts's.
  */
 import type { Logger } from '../log/logger.js';
-import type { Elevation, ElevationEvent } from './types.js';
+import { createLocalView as createSharedView } from '../store/local-view.js';
+import type { ItemCopies, ReplicatedStore, StoreErrorCodes, StoreEvent } from '../store/types.js';
+import type { Elevation, ElevationEvent, ElevationStore } from './types.js';
 
-export interface LocalView {
-  get(id: string): Elevation | undefined;
-  /** Every elevation held, frozen; the same array until the next change (cheap to call per request). */
-  snapshot(): readonly Elevation[];
-  onChange(listener: (event: ElevationEvent) => void): () => void;
-  /** Apply a version of one elevation; false (nothing emitted) when it is the one held or an older one. */
-  upsert(elevation: Elevation): boolean;
-  /** Remove one; `resourceVersion` is the deletion's (if known). False when absent or the deletion is older. */
-  remove(id: string, resourceVersion?: string): boolean;
-  /**
-   * Replace the view with a full listing, emitting the differences. `authoritative`: the listing is the
-   * truth (file store). Otherwise (`listResourceVersion`, a relist), entries newer than the listing, e.g. an
-   * own write that landed after the list was served, are kept.
-   */
-  reset(items: readonly Elevation[], opts: { authoritative: true } | { listResourceVersion: string | undefined }): void;
-  /** Drop every listener. */
-  clear(): void;
-}
-
-const MAX_TOMBSTONES = 1000;
-
-/**
- * Compare two resource versions as KEP-5504 defines them: positive integers without leading zeros.
- * @returns negative, 0 or positive like a sort comparator, or undefined when either is not such a number.
- */
-export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
-  const valid = (v: string | undefined): v is string => v !== undefined && /^[1-9][0-9]*$/.test(v);
-  if (!valid(a) || !valid(b)) return undefined;
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export { compareResourceVersions } from '../store/local-view.js';
 
 /** A deep-frozen copy: what the view holds and `snapshot()` hands out. */
 export function frozenCopy(e: Elevation): Elevation {
@@ -54,96 +21,41 @@ export function plainCopy(e: Elevation): Elevation {
   return { ...e, groups: [...e.groups] };
 }
 
+export const ELEVATION_COPIES: ItemCopies<Elevation> = { frozen: frozenCopy, plain: plainCopy };
+export const ELEVATION_STORE_CODES: StoreErrorCodes = {
+  conflict: 'ELEVATION_CONFLICT',
+  notFound: 'ELEVATION_NOT_FOUND',
+  unavailable: 'ELEVATION_STORE_UNAVAILABLE',
+  invalid: 'ELEVATION_INVALID',
+};
+
+const asElevationEvent = (event: StoreEvent<Elevation>): ElevationEvent => (event.type === 'upsert' ? { type: 'upsert', elevation: event.item } : event);
+
+export interface LocalView {
+  get(id: string): Elevation | undefined;
+  snapshot(): readonly Elevation[];
+  onChange(listener: (event: ElevationEvent) => void): () => void;
+  upsert(elevation: Elevation): boolean;
+  remove(id: string, resourceVersion?: string): boolean;
+  reset(items: readonly Elevation[], opts: { authoritative: true } | { listResourceVersion: string | undefined }): void;
+  clear(): void;
+}
+
+/** The shared local view holding elevations, telling listeners in ElevationEvents. */
 export function createLocalView(log: Logger, storeName: string): LocalView {
-  const items = new Map<string, Elevation>();
-  /** id → resourceVersion of its deletion (comparable versions only), oldest first. */
-  const tombstones = new Map<string, string>();
-  const listeners = new Set<(event: ElevationEvent) => void>();
-  let cached: readonly Elevation[] | undefined;
+  const view = createSharedView<Elevation>(log, storeName, 'elevation', ELEVATION_COPIES);
+  return { ...view, onChange: (listener) => view.onChange((event) => listener(asElevationEvent(event))) };
+}
 
-  const emit = (event: ElevationEvent) => {
-    cached = undefined;
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (err) {
-        log.error('elevation store: a change listener threw', { store: storeName, event: event.type, error: (err as Error)?.message });
-      }
-    }
+/** A shared store of elevations as the ElevationStore the grant service uses (events named for grants). */
+export function elevationStoreFrom(store: ReplicatedStore<Elevation>): ElevationStore {
+  return {
+    ready: () => store.ready(),
+    create: (e) => store.create(e),
+    update: (e) => store.update(e),
+    get: (id) => store.get(id),
+    snapshot: () => store.snapshot(),
+    onChange: (listener) => store.onChange((event) => listener(asElevationEvent(event))),
+    close: () => store.close(),
   };
-  const older = (a: string | undefined, b: string | undefined) => (compareResourceVersions(a, b) ?? 1) < 0;
-  const bury = (id: string, rv: string | undefined) => {
-    tombstones.delete(id);
-    if (compareResourceVersions(rv, rv) === undefined) return; // only comparable versions can order a late copy
-    tombstones.set(id, rv!);
-    if (tombstones.size > MAX_TOMBSTONES) tombstones.delete(tombstones.keys().next().value!);
-  };
-
-  const view: LocalView = {
-    get: (id) => items.get(id),
-    snapshot() {
-      cached ??= Object.freeze([...items.values()]);
-      return cached;
-    },
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    upsert(elevation) {
-      const held = items.get(elevation.id);
-      if (held && held.resourceVersion !== undefined && held.resourceVersion === elevation.resourceVersion) return false;
-      if (held && older(elevation.resourceVersion, held.resourceVersion)) return false;
-      const tomb = tombstones.get(elevation.id);
-      if (tomb !== undefined && (compareResourceVersions(elevation.resourceVersion, tomb) ?? 1) <= 0) return false;
-      tombstones.delete(elevation.id);
-      const stored = frozenCopy(elevation);
-      items.set(stored.id, stored);
-      emit({ type: 'upsert', elevation: stored });
-      return true;
-    },
-    remove(id, resourceVersion) {
-      const held = items.get(id);
-      if (held && resourceVersion !== undefined && older(resourceVersion, held.resourceVersion)) return false;
-      bury(id, resourceVersion);
-      if (!held) return false;
-      items.delete(id);
-      emit({ type: 'delete', id });
-      return true;
-    },
-    reset(listed, opts) {
-      if ('authoritative' in opts) {
-        tombstones.clear();
-        const ids = new Set(listed.map((e) => e.id));
-        for (const id of [...items.keys()]) {
-          if (!ids.has(id)) {
-            items.delete(id);
-            emit({ type: 'delete', id });
-          }
-        }
-        for (const e of listed) {
-          const held = items.get(e.id);
-          if (held && held.resourceVersion === e.resourceVersion) continue;
-          const stored = frozenCopy(e);
-          items.set(e.id, stored);
-          emit({ type: 'upsert', elevation: stored });
-        }
-        return;
-      }
-      const listRv = opts.listResourceVersion;
-      for (const [id, rv] of [...tombstones]) if (listRv === undefined || !older(listRv, rv)) tombstones.delete(id);
-      const ids = new Set(listed.map((e) => e.id));
-      for (const [id, held] of [...items]) {
-        if (ids.has(id)) continue;
-        // Absent from the listing: deleted, unless it is newer than the listing (an own write since).
-        if (listRv !== undefined && (compareResourceVersions(held.resourceVersion, listRv) ?? 0) > 0) continue;
-        items.delete(id);
-        emit({ type: 'delete', id });
-      }
-      for (const e of listed) view.upsert(e);
-    },
-    clear() {
-      listeners.clear();
-    },
-  };
-  return view;
 }

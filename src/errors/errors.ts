@@ -37,6 +37,14 @@ export const ERROR_CODES = {
   ELEVATION_STATE: { status: 409, reason: 'Conflict', clientMessage: 'the elevation is not in a state that allows this' },
   ELEVATION_DISABLED: { status: 404, reason: 'NotFound', clientMessage: 'elevation is not configured on this kubegate' },
   ELEVATION_STORE_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the elevation store is unavailable' },
+  // revocation (kubegate's own API /kubegate/v1/revocations, and every request of a revoked person)
+  AUTHN_REVOKED: { status: 401, reason: 'Unauthorized', clientMessage: 'your access was revoked' },
+  REVOCATION_INVALID: { status: 400, reason: 'BadRequest', clientMessage: 'invalid revocation request' },
+  REVOCATION_FORBIDDEN: { status: 403, reason: 'Forbidden', clientMessage: 'only a revocation administrator may do this' },
+  REVOCATION_NOT_FOUND: { status: 404, reason: 'NotFound', clientMessage: 'no such revocation' },
+  REVOCATION_CONFLICT: { status: 409, reason: 'Conflict', clientMessage: 'the revocation already exists' },
+  REVOCATION_DISABLED: { status: 404, reason: 'NotFound', clientMessage: 'revocation is not configured on this kubegate' },
+  REVOCATION_STORE_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the revocation store is unavailable' },
   REQUEST_BODY_INVALID: { status: 400, reason: 'BadRequest', clientMessage: 'the request body is not valid' },
   // upstream (5xx)
   UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server is unreachable' },
@@ -63,8 +71,10 @@ export class KubegateError extends Error {
 
   /**
    * @param options.clientMessage what the client sees instead of the code's fixed message: e.g. which
-   *   impersonated attribute was refused. Never for authentication failures (401): those stay generic.
-   * @throws TypeError when `clientMessage` is given for a 401 code (a caller's mistake).
+   *   impersonated attribute was refused. Never for authentication failures (401): those stay generic;
+   *   except AUTHN_REVOKED, which is said only after the token verified (it tells the person, not a
+   *   prober, when and why their access was revoked).
+   * @throws TypeError when `clientMessage` is given for another 401 code (a caller's mistake).
    */
   constructor(
     code: ErrorCode,
@@ -76,7 +86,7 @@ export class KubegateError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.details = Object.freeze({ ...(options.details ?? {}) });
-    if (options.clientMessage !== undefined && this.status === 401) throw new TypeError(`${code}: authentication failures never carry a client message`);
+    if (options.clientMessage !== undefined && this.status === 401 && code !== 'AUTHN_REVOKED') throw new TypeError(`${code}: authentication failures never carry a client message`);
     this.clientDetail = options.clientMessage;
   }
 

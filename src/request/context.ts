@@ -34,9 +34,10 @@ export interface RequestContext {
  * - `client-gone`: the client closed the connection before the response was complete;
  * - `upstream-failed`: the API server connection failed after the response had started;
  * - `timed-out`: a time limit ended the response after it had started;
- * - `shutdown`: kubegate ended a long-running response or session because it was shutting down.
+ * - `shutdown`: kubegate ended a long-running response or session because it was shutting down;
+ * - `revoked`: kubegate ended a long-running response or session because the person's access was revoked.
  */
-export type OutcomeKind = 'refused' | 'completed' | 'client-gone' | 'upstream-failed' | 'timed-out' | 'shutdown';
+export type OutcomeKind = 'refused' | 'completed' | 'client-gone' | 'upstream-failed' | 'timed-out' | 'shutdown' | 'revoked';
 
 /** The facts the audit record is built from, fixed when the exchange ends. */
 export interface Outcome {

@@ -28,7 +28,7 @@ export interface Exchange {
   /** The request was handed to the API server in full, or the API server answered. */
   markForwarded(): void;
   /** A stage ends the response itself: the close that follows is not the client's doing. First call wins. */
-  endedBy(kind: Extract<OutcomeKind, 'upstream-failed' | 'timed-out' | 'shutdown'>): void;
+  endedBy(kind: Extract<OutcomeKind, 'upstream-failed' | 'timed-out' | 'shutdown' | 'revoked'>): void;
   /** What to do when kubegate shuts down while this request runs (end a watch cleanly, close a session). */
   onStop(fn: () => void): void;
   /** kubegate is shutting down: run the onStop handlers (once). */

@@ -61,8 +61,8 @@ export async function answerOwnApi(grants: GrantService | undefined, r: OwnApiRe
   throw new KubegateError('REQUEST_UNSUPPORTED', `${r.method} not allowed on ${path}`, { clientMessage: `${r.method} is not supported on ${path}` });
 }
 
-/** The JSON body, bounded; a body that is too large or not JSON is a 400. */
-function readJson(req: IncomingMessage): Promise<unknown> {
+/** The JSON body, bounded; a body that is too large or not JSON is a 400. Shared by kubegate's own API routes. */
+export function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -71,14 +71,14 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       if (size > MAX_BODY_BYTES) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new KubegateError('REQUEST_BODY_INVALID', 'elevation request body too large', { clientMessage: `the body is larger than ${MAX_BODY_BYTES} bytes` }));
+        reject(new KubegateError('REQUEST_BODY_INVALID', 'own API request body too large', { clientMessage: `the body is larger than ${MAX_BODY_BYTES} bytes` }));
       } else chunks.push(chunk);
     });
     req.once('end', () => {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
       } catch {
-        reject(new KubegateError('REQUEST_BODY_INVALID', 'elevation request body is not JSON', { clientMessage: 'the body must be JSON' }));
+        reject(new KubegateError('REQUEST_BODY_INVALID', 'own API request body is not JSON', { clientMessage: 'the body must be JSON' }));
       }
     });
     req.once('error', reject);
@@ -86,7 +86,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);

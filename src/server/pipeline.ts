@@ -34,6 +34,9 @@ import type { AccessReviewer } from '../upstream/access-review.js';
 import type { GrantService } from '../elevation/grants.js';
 import { answerOwnApi, isOwnApi } from '../routes/elevations.js';
 import type { LoginPage } from '../routes/login-page.js';
+import { answerRevocationApi, isRevocationApi } from '../routes/revocations.js';
+import type { RevocationService } from '../revocation/service.js';
+import type { RevocationVerdict } from '../revocation/types.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -51,6 +54,8 @@ export interface PipelineDeps {
   reviewer: AccessReviewer;
   /** Break-glass grants; undefined when elevation is not configured. */
   grants?: GrantService | undefined;
+  /** Revocations: checked after authentication on every request; undefined when not configured. */
+  revocations?: RevocationService | undefined;
   metrics: Pick<Metrics, 'requests' | 'authenticationFailures' | 'inflight' | 'auditRecords'>;
   /** The sign-in page (`/kubegate/login…`): answered before authentication, never forwarded. */
   loginPage?: Pick<LoginPage, 'handles' | 'handle'> | undefined;
@@ -95,6 +100,9 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       inflight.delete(ex);
       deps.metrics.inflight.dec({ kind });
     });
+    // A revocation ends the person's watches and sessions in flight (watches end cleanly, sessions are closed).
+    const unregister = kind === 'ordinary' ? undefined : deps.revocations?.sessions.register({ user: () => ex.ctx.user, session: () => ex.ctx.session, end: (verdict) => endRevoked(ex, verdict) });
+    if (unregister) void ex.recorded.finally(unregister);
     // The pipeline never throws past its own catch; settling here makes sure the record is written.
     void work.finally(() => ex.settle());
   };
@@ -147,6 +155,7 @@ async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMess
     if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
     // 3. Authenticate the bearer ID token and map its claims to the person.
     await authenticate(deps, ctx, req, undefined);
+    checkRevoked(deps, ex);
     if (ex.clientGone) return;
     // kubegate's own API (break-glass elevation) is answered here, as the person, and never forwarded.
     if (isOwnApi(ctx.url)) return await ownApi(deps, ctx, req, res);
@@ -172,6 +181,7 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
     if (isOwnApi(ctx.url)) throw new KubegateError('UPGRADE_UNSUPPORTED', 'upgrade to kubegate\'s own API');
     // 3–5. Exactly the stages of an ordinary request.
     await authenticate(deps, ctx, req, protocol);
+    checkRevoked(deps, ex);
     const { headers, limits } = await prepare(deps, ctx, req, protocol);
     // Until here the socket was read so a client leaving was noticed; bytes it sent go after the request.
     const early = ex.stopWatching();
@@ -196,6 +206,25 @@ async function authenticate(deps: PipelineDeps, ctx: RequestContext, req: Incomi
   const { user, session } = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
   ctx.user = user;
   ctx.session = session;
+}
+
+/**
+ * Stage 3b, shared by both paths: revocations, checked on every request after authentication (the
+ * authenticator answers cached identities too, so a cached token never outlives a revocation).
+ */
+function checkRevoked(deps: PipelineDeps, ex: Exchange): void {
+  const verdict = deps.revocations?.check(ex.ctx.user!, ex.ctx.session!);
+  if (verdict === undefined) return;
+  ex.annotate('kubegate.io/revocation-id', verdict.revocation.id);
+  throw new KubegateError('AUTHN_REVOKED', `revoked by ${verdict.revocation.id}`, { clientMessage: verdict.message, details: { revocation: verdict.revocation.id } });
+}
+
+/** A revocation arrived while this request runs: record why, then end it as a shutdown would. */
+function endRevoked(ex: Exchange, verdict: RevocationVerdict): void {
+  ex.annotate('kubegate.io/revocation-id', verdict.revocation.id);
+  ex.annotate('kubegate.io/revocation-reason', verdict.revocation.reason);
+  ex.endedBy('revoked');
+  ex.stop();
 }
 
 /** Stages 4–5, shared by both paths. */
@@ -240,6 +269,7 @@ async function ownApi(deps: PipelineDeps, ctx: RequestContext, req: IncomingMess
   if (parseImpersonationRequest(req.rawHeaders) !== undefined) {
     throw new KubegateError('IMPERSONATION_INVALID', 'impersonation headers on kubegate\'s own API', { clientMessage: 'kubegate\'s own API acts as the authenticated person: impersonation headers are not accepted' });
   }
+  if (isRevocationApi(ctx.url)) return answerRevocationApi(deps.revocations, { person: ctx.user!, session: ctx.session!, auditId: ctx.auditId, method: ctx.method, url: ctx.url, req, res });
   await answerOwnApi(deps.grants, { person: ctx.user!, session: ctx.session!, auditId: ctx.auditId, method: ctx.method, url: ctx.url, req, res });
 }
 

@@ -23,6 +23,10 @@ import { createGrantService } from '../elevation/grants.js';
 import { createKubeElevationStore } from '../elevation/kube-store.js';
 import { createNotifier } from '../elevation/notify.js';
 import type { ElevationStore } from '../elevation/types.js';
+import { revocationAuditEvent } from '../revocation/audit.js';
+import { createRevocationService, type RevocationService } from '../revocation/service.js';
+import { createFileRevocationStore, createKubeRevocationStore, type RevocationStore } from '../revocation/stores.js';
+import type { RevocationConfig } from '../config/schema.js';
 import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createAccessReviewer } from '../upstream/access-review.js';
@@ -43,13 +47,14 @@ const RESTART_ONLY: [string, (c: Readonly<Config>) => unknown][] = [
   ['upstream', (c) => c.upstream],
   ['audit', (c) => c.audit],
   ['elevation.store', (c) => [c.elevation === undefined, c.elevation?.store]],
+  ['revocation.store', (c) => [c.revocation === undefined, c.revocation?.store]],
 ];
 
 export interface RunningKubegate {
   /** https://host:port kubegate listens on. */
   readonly url: string;
   readonly port: number;
-  /** Resolves once the identity provider's keys are loaded. */
+  /** Resolves once the identity provider's keys are loaded (and the revocation list read, when configured). */
   ready(): Promise<void>;
   /** Requests whose audit record is not written yet. */
   inflight(): number;
@@ -85,6 +90,8 @@ export interface StartOptions {
   metricsListener?: boolean;
   /** Test hooks for elevation: a store instead of the configured one, a clock instead of Date.now. */
   elevation?: { store?: ElevationStore; now?: () => number };
+  /** Test hooks for revocation: a store instead of the configured one, a clock. */
+  revocation?: { store?: RevocationStore; now?: () => number };
 }
 
 /** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE / LISTEN_FAILED when start-up cannot complete. */
@@ -98,6 +105,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   let authenticator = buildAuthenticator(config, oidcCa, metrics, log);
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
+  const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation);
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
   const forwarder = createForwarder(upstream, { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
@@ -112,6 +120,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     requestHeaderNames: config.impersonation.requestHeader,
     allowClientImpersonation: config.impersonation.allowClientImpersonation,
     grants: elevation?.grants(),
+    revocations,
     reviewer: buildReviewer(config, upstream, metrics),
     audit,
     metrics,
@@ -166,8 +175,12 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       deps.grants = elevation.grants();
       applied.push('elevation');
     }
+    if (revocations && next.revocation && !needsRestart.includes('revocation.store') && changed((c) => c.revocation?.admins)) {
+      revocations.setAdmins(next.revocation.admins);
+      applied.push('revocation.admins');
+    }
     // What is in force now: the new settings, but the restart-only ones as they were.
-    current = { ...next, server: current.server, upstream: current.upstream, audit: current.audit, elevation: elevationRestart ? current.elevation : next.elevation };
+    current = { ...next, server: current.server, upstream: current.upstream, audit: current.audit, elevation: elevationRestart ? current.elevation : next.elevation, revocation: needsRestart.includes('revocation.store') ? current.revocation : next.revocation };
     return { applied, needsRestart };
   };
 
@@ -190,6 +203,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   }).catch((err: Error) => {
     stopWatching();
     elevation?.close();
+    revocations?.close();
     authenticator.close();
     upstream.close();
     const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use (another kubegate, or another program?)' : err.message;
@@ -202,6 +216,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
           stopWatching();
           authenticator.close();
           elevation?.close();
+          revocations?.close();
           upstream.close();
           await new Promise<void>((resolve) => server.close(() => resolve()));
           throw err;
@@ -216,6 +231,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     await handlers.drain();
     loginPage?.close();
     elevation?.close();
+    revocations?.close();
     await elevation?.flush();
     forwarder.close();
     upstream.close();
@@ -225,7 +241,10 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   return {
     url: `https://${host}:${port}`,
     port,
-    ready: () => deps.authenticator.whenReady(),
+    ready: async () => {
+      await deps.authenticator.whenReady();
+      await revocations?.ready().catch(() => {}); // refused requests say why; the log has the cause
+    },
     inflight: () => handlers.inflight(),
     reload,
     metrics,
@@ -372,6 +391,26 @@ function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink
       await Promise.all([...notifiers].map((n) => n?.flush()));
     },
   };
+}
+
+/** The revocation service over the configured store; its events are audited. */
+function startRevocation(r: RevocationConfig, upstream: Upstream, audit: AuditSink, log: Logger, grants: () => ReturnType<typeof createGrantService> | undefined, hook: StartOptions['revocation']): RevocationService {
+  const store = hook?.store ?? (r.store.type === 'kubernetes' ? createKubeRevocationStore({ kubeConfig: upstream.kubeConfig, namespace: r.store.namespace, log }) : createFileRevocationStore({ path: r.store.path, log }));
+  store.ready().then(
+    () => log.info('revocation store in sync', { store: r.store.type }),
+    (err: Error) => log.error('revocation store failed to load: every request is refused until it loads', { store: r.store.type, error: err.message }),
+  );
+  return createRevocationService({
+    store,
+    admins: r.admins,
+    grants,
+    log,
+    ...(hook?.now && { now: hook.now }),
+    onEvent: (event) => {
+      audit.write(revocationAuditEvent(event));
+      log.info('revocation event', { event: event.kind, actor: event.actor, revocation: event.revocation?.id, requestAuditID: event.requestAuditId });
+    },
+  });
 }
 
 function readFileOrThrow(path: string, setting: string): string {

@@ -47,6 +47,7 @@ export const KUBEGATE_EXTRA_KEYS = [ORIGINAL_USERNAME_EXTRA, ORIGINAL_GROUPS_EXT
 /** Margin between kubegate's own shutdown deadline and SIGKILL, for the audit flush and exit. */
 export const SHUTDOWN_MARGIN_SECONDS = 5;
 const ELEVATION_VERBS = ['get', 'list', 'watch', 'create', 'update'];
+const REVOCATION_VERBS = ['get', 'list', 'watch', 'create', 'delete'];
 
 const pod = (i: Install) => kubegatePod(i.workload);
 const constrained = (i: Install) => i.impersonation === 'constrained';
@@ -477,12 +478,13 @@ export const INVARIANTS: Invariant[] = [
     ],
   },
   {
-    name: 'RBAC: exactly what kubegate uses: impersonation, SubjectAccessReviews, Elevations in its namespace',
+    name: 'RBAC: exactly what kubegate uses: impersonation, SubjectAccessReviews, Elevations and Revocations in its namespace',
     check: (i) => {
       const ns = deployment(i).metadata.namespace ?? 'kubegate';
       const own = [
         'ClusterRole kubegate-impersonator: create authorization.k8s.io/subjectaccessreviews',
         ...ELEVATION_VERBS.map((v) => `Role ${ns}/kubegate-elevations: ${v} kubegate.io/elevations`),
+        ...REVOCATION_VERBS.map((v) => `Role ${ns}/kubegate-revocations: ${v} kubegate.io/revocations`),
       ];
       const keys = extraKeys(i);
       const all = grants(i.rbac);

@@ -1,5 +1,6 @@
 /**
- * The `Elevation` custom resource (kubegate.io/v1alpha1, namespaced) served on the recording fake API
+ * The `Elevation` custom resource (kubegate.io/v1alpha1, namespaced; or another, e.g. `Revocation`, with
+ * `resource`) served on the recording fake API
  * server, as kubegate's own calls (`ownRoute`: kubegate's credential, no Impersonate-* header).
  *
  * Enough of the API server's behaviour for kubegate's store: create (201; 409 AlreadyExists), get (404),
@@ -17,6 +18,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ELEVATION_API_GROUP, ELEVATION_API_VERSION, ELEVATION_KIND, ELEVATION_PLURAL } from '../../src/elevation/types.js';
+
+const ELEVATION_RESOURCE = { group: ELEVATION_API_GROUP, version: ELEVATION_API_VERSION, kind: ELEVATION_KIND, plural: ELEVATION_PLURAL };
 import { json, status, type FakeApiServer } from './fake-apiserver.js';
 
 type KubeObject = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
@@ -50,8 +53,17 @@ export interface FakeElevations {
   remove(name: string): boolean;
 }
 
-export function createFakeElevations(opts: { namespace?: string } = {}): FakeElevations {
+/** Which custom resource to serve (default: Elevation; e.g. the Revocation resource, served the same way). */
+export interface FakeResource {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+}
+
+export function createFakeElevations(opts: { namespace?: string; resource?: FakeResource } = {}): FakeElevations {
   const namespace = opts.namespace ?? 'kubegate';
+  const { group: ELEVATION_API_GROUP, version: ELEVATION_API_VERSION, kind: ELEVATION_KIND, plural: ELEVATION_PLURAL } = opts.resource ?? ELEVATION_RESOURCE;
   const basePath = `/apis/${ELEVATION_API_GROUP}/${ELEVATION_API_VERSION}/namespaces/${namespace}/${ELEVATION_PLURAL}`;
   const store = new Map<string, KubeObject>();
   let events: WatchEvent[] = [];

@@ -37,9 +37,9 @@ export interface Harness {
 
 export interface HarnessOptions {
   /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
-  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown> };
+  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown> };
   /** Start hooks passed to startKubegate (e.g. an elevation clock). */
-  start?: Pick<StartOptions, 'elevation'>;
+  start?: Pick<StartOptions, 'elevation' | 'revocation'>;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -56,6 +56,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     identity: { ...opts.config?.identity },
     ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),
     ...(opts.config?.elevation ? { elevation: opts.config.elevation } : {}),
+    ...(opts.config?.revocation ? { revocation: opts.config.revocation } : {}),
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
   });
