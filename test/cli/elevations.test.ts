@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Elevation, ElevationList } from '../../src/elevation/types.js';
+import { time } from '../../src/cli/elevation-format.js';
 import { createPki } from '../support/pki.js';
 import { startElevationApiStub, type ElevationApiStub } from '../support/elevation-api-stub.js';
 import { cleanEnv, kubegate, writeKubeconfig } from './cli-harness.js';
@@ -137,13 +138,22 @@ t.test('revoke ID: POST .../revoke; the elevation is Revoked', async (t) => {
 
 t.test('get ID: the fields, one per line; -o json; an unknown ID: the server\'s "no such elevation", exit 1', async (t) => {
   const { kc } = await setup(t, 'tok-bob');
+  const before = Date.now();
   const r = await kubegate(['elevations', 'get', 'elev-c2', '--kubeconfig', kc], env());
+  const after = Date.now();
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^ID: +elev-c2$/m);
   t.match(r.stdout, /^Requester: +carol$/m);
   t.match(r.stdout, /^Phase: +Pending$/m);
   t.match(r.stdout, /^Duration: +30m$/m);
-  t.match(r.stdout, /^Pending until: +\S+Z \(in (15m|14m\d+s)\)$/m);
+  // "(in …)" is measured from when the command ran, whatever the machine's load: it lies between the
+  // time left when it started and when it ended (to the second).
+  const pending = /^Pending until: +(\S+Z) \(in (?:(\d+)m)?(?:(\d+)s)?\)$/m.exec(r.stdout);
+  t.ok(pending, r.stdout);
+  t.equal(pending?.[1], time(PENDING.pendingExpiresAt));
+  const shownSeconds = Number(pending?.[2] ?? 0) * 60 + Number(pending?.[3] ?? 0);
+  const until = Date.parse(PENDING.pendingExpiresAt!);
+  t.ok(shownSeconds >= Math.round((until - after) / 1000) && shownSeconds <= Math.round((until - before) / 1000), `${shownSeconds}s left is what remained while the command ran`);
   t.match(r.stdout, /^Reason: +CHG-7 \?\[2J/m);
 
   const json = await kubegate(['elevations', 'get', 'elev-c2', '-o', 'json', '--kubeconfig', kc], env());
