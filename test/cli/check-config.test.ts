@@ -148,7 +148,7 @@ t.test('kubegate check-config', async (t) => {
     );
     const r = await kubegate(['check-config', ...flags({ kubeconfig: insecure })]);
     t.equal(r.code, 1);
-    t.match(r.stderr, 'UPSTREAM_CONFIG');
+    t.match(r.stderr, 'upstream.kubeconfig (--kubeconfig)');
     t.match(r.stderr, 'insecure-skip-tls-verify');
     t.notOk((r.stdout + r.stderr).includes(SECRET));
   });
