@@ -27,7 +27,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     const issues = [...checkCaFiles(config), ...checkTlsPair(config), ...checkAuditPath(config), ...checkSecretFiles(config)];
     if (issues.length === 0) loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
     try {
-      const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig }, silentLogger());
+      const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, probeAtStart: false }, silentLogger());
       const credential = upstream.authorization();
       upstream.close();
       upstreamLine = `${upstream.target.origin}${upstream.pathPrefix} as kubegate's own ${credential ? `${credential.split(' ')[0]} credential [redacted]` : 'client certificate'}`;
