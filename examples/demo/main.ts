@@ -57,14 +57,22 @@ async function quietIssuerRuntimeWarning<T>(load: () => Promise<T>): Promise<{ m
   }
 }
 
-/** A kubeconfig with one cluster and a static token (the harness's format, without importing the harness). */
+/** A kubeconfig with one cluster and a static token (the test harness's, without importing the harness). */
 function kubeconfigYaml(server: string, caFile: string, token: string): string {
   return [
     'apiVersion: v1',
     'kind: Config',
-    `clusters: [{name: c, cluster: {server: ${JSON.stringify(server)}, certificate-authority: ${JSON.stringify(caFile)}}}]`,
-    `users: [{name: u, user: {token: ${JSON.stringify(token)}}}]`,
-    'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    'clusters:',
+    '- name: c',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority: ${caFile}`,
+    'users:',
+    '- name: u',
+    `  user: {token: ${JSON.stringify(token)}}`,
+    'contexts:',
+    '- name: c',
+    '  context: {cluster: c, user: u, namespace: default}',
     'current-context: c',
     '',
   ].join('\n');
