@@ -127,3 +127,30 @@ t.test('anything unknown keeps its innermost message instead of "fetch failed"',
   const err = new TypeError('fetch failed', { cause: new Error('odd socket failure') });
   t.equal(describeFetchError(err, { url: 'https://idp.example.com/x' }), 'request to https://idp.example.com failed: odd socket failure');
 });
+
+t.test('each known code in words (as undici, node:https and openid-client wrap them)', async (t) => {
+  const coded = (code: string) => Object.assign(new Error(`x ${code}`), { code });
+  const viaFetch = (code: string) => new TypeError('fetch failed', { cause: coded(code) });
+  const viaOpenid = (inner: Error) => Object.assign(new Error('something went wrong'), { cause: inner });
+  const url = 'https://idp.example.com:8443/.well-known/openid-configuration';
+  const cases: [unknown, string][] = [
+    [viaOpenid(viaFetch('EAI_AGAIN')), 'the host name idp.example.com could not be resolved (DNS did not answer)'],
+    [coded('ECONNRESET'), 'https://idp.example.com:8443 closed the connection before answering'],
+    [coded('EHOSTUNREACH'), 'is unreachable from here (EHOSTUNREACH)'],
+    [viaFetch('ERR_TLS_CERT_ALTNAME_INVALID'), 'does not name the host idp.example.com'],
+    [coded('CERT_HAS_EXPIRED'), 'has expired'],
+    [coded('CERT_NOT_YET_VALID'), "not valid yet (check this machine's clock)"],
+    [coded('ERR_SSL_WRONG_VERSION_NUMBER'), 'did not answer with TLS'],
+    [viaFetch('UND_ERR_CONNECT_TIMEOUT'), 'no answer from https://idp.example.com:8443 within 5 s (UND_ERR_CONNECT_TIMEOUT)'],
+    [viaOpenid(Object.assign(new Error('operation timed out'), { code: 'OAUTH_TIMEOUT' })), 'no answer from https://idp.example.com:8443 within 5 s'],
+    [viaOpenid(Object.assign(new Error('not conform'), { code: 'OAUTH_RESPONSE_IS_NOT_CONFORM', cause: new Response(null, { status: 404 }) })), `${url} answered HTTP 404; check the issuer URL`],
+    [coded('EWHATEVER'), 'request to https://idp.example.com:8443 failed: x EWHATEVER (EWHATEVER)'],
+  ];
+  for (const [err, words] of cases) t.match(describeFetchError(err, { url, timeoutMs: 5000 }), words, words);
+  t.match(describeFetchError(coded('SELF_SIGNED_CERT_IN_CHAIN'), { url, trust: 'the CA file /x.pem', caFlag: '--certificate-authority' }), 'not trusted by the CA file /x.pem (SELF_SIGNED_CERT_IN_CHAIN); give the CA that signed it with --certificate-authority');
+  const { describeCaBundle } = await import('../../src/net/fetch-error.js');
+  const pki = createPki();
+  t.teardown(() => pki.cleanup());
+  t.match(describeCaBundle(pki.ca + pki.ca + pki.ca + pki.ca, pki.caFile), /^the CA file \S+ \(CN=.*, CN=.*, CN=.* and 1 more\)$/);
+  t.equal(describeCaBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), 'the CA bundle given (an unreadable certificate)');
+});
