@@ -205,6 +205,8 @@ export function usage(command?: string): string {
     '  kubeconfig     write a kubeconfig that signs in with kubegate login',
     '  version        print the version, git commit and Node.js version',
     '',
+    ...settingFlags(),
+    '',
     "Run 'kubegate <command> --help' (or 'kubegate help <command>') for a command's flags.",
   ];
   return lines.join('\n') + '\n';
