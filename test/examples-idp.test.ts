@@ -82,10 +82,12 @@ t.test('one example per provider, each a valid configuration with the sign-in pa
   t.equal(load('dex').oidc.groupsClaim, 'groups');
 });
 
-t.test('kubegate check-config --config examples/idp/dex.yaml (TLS and upstream files from flags)', async (t) => {
+t.test('kubegate check-config --config examples/idp/dex.yaml (TLS, cookie key and upstream files from flags)', async (t) => {
   const pki = createPki();
   t.teardown(() => pki.cleanup());
   const serving = pki.server();
+  const cookieKey = join(pki.dir, 'cookie-key');
+  writeFileSync(cookieKey, 'k'.repeat(64), { mode: 0o600 });
   const upstream = join(pki.dir, 'upstream.kubeconfig');
   writeFileSync(
     upstream,
@@ -106,7 +108,7 @@ t.test('kubegate check-config --config examples/idp/dex.yaml (TLS and upstream f
   }
   const r = await run(
     '/usr/bin/env',
-    ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin', 'kubegate'), 'check-config', '--config', 'examples/idp/dex.yaml', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile, '--kubeconfig', upstream],
+    ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin', 'kubegate'), 'check-config', '--config', 'examples/idp/dex.yaml', '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile, '--kubeconfig', upstream, '--login-page-cookie-key-file', cookieKey],
     env,
   );
   t.equal(r.code, 0, r.stderr);

@@ -21,6 +21,7 @@ import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import type { KeyStatus } from './authenticator.js';
 import type { GetFetch } from './fetch.js';
+import { describeFetchError, fetchErrorCode, IssuerFetchError } from '../net/fetch-error.js';
 
 /** The production values; tests pass small ones. */
 export const KEY_SET_DEFAULTS = Object.freeze({
@@ -126,7 +127,7 @@ export function createIssuerKeySet(o: KeySetOptions): IssuerKeySet {
       } catch (err) {
         if (closed) return false;
         o.onFetch?.(false);
-        lastError = describe(err);
+        lastError = describe(err, o.jwksUri, fetchTimeout);
         if (failures === 0) {
           failingSince = now();
           const message = local === undefined
@@ -262,7 +263,9 @@ function withDeadline<T>(ms: number, controller: AbortController, work: (signal:
 }
 
 /** An error as one line for the log and /readyz (fetch errors keep their cause, e.g. ECONNREFUSED). */
-function describe(err: unknown): string {
+/** Network and TLS failures in plain words (net/fetch-error.ts); the key set's own checks as they are. */
+function describe(err: unknown, url: string, timeoutMs: number): string {
+  if (err instanceof IssuerFetchError || fetchErrorCode(err) !== undefined) return describeFetchError(err, { url, timeoutMs });
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause instanceof Error && err.cause.message !== err.message ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;

@@ -14,7 +14,7 @@ import { mapClaims, type ClaimMapping } from '../identity/claims.js';
 import type { UserInfo } from '../identity/user.js';
 import type { Authenticated, Authenticator, SessionFacts } from './authenticator.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { fetchTrusting } from './fetch.js';
+import { describeIssuerError, fetchTrusting } from './fetch.js';
 import { createIssuerKeySet, type IssuerKeySet } from './key-set.js';
 import { createTokenCache } from './token-cache.js';
 
@@ -87,8 +87,8 @@ export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authentic
       log.info('oidc discovery done; loading the issuer keys', { issuer: s.issuerUrl, jwksUri });
     } catch (err) {
       if (closed) return;
-      discoveryError = `discovery failed: ${(err as Error).message}`;
-      log.warn('oidc discovery failed; retrying', { issuer: s.issuerUrl, error: (err as Error).message });
+      discoveryError = `discovery failed: ${describeIssuerError(err, s.issuerUrl)}`;
+      log.warn('oidc discovery failed; retrying', { issuer: s.issuerUrl, error: describeIssuerError(err, s.issuerUrl) });
       retryTimer = setTimeout(() => void discover(), (s.retrySeconds ?? 5) * 1000);
       retryTimer.unref();
     }

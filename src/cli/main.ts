@@ -8,6 +8,7 @@ import { KubegateError } from '../errors/errors.js';
 import { LoginError } from '../login/errors.js';
 import { UsageError, usage } from './usage.js';
 import { VERSION } from '../version/version.js';
+import { suggest } from '../config/suggest.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   login: async () => (await import('./login.js')).loginCommand,
   logout: async () => (await import('./logout.js')).logoutCommand,
   kubeconfig: async () => (await import('./kubeconfig.js')).kubeconfigCommand,
+  version: async () => (await import('./version.js')).versionCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -29,17 +31,22 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(usage());
     return 2;
   }
-  if (command === 'version' || command === '--version') {
+  if (command === '--version') {
     process.stdout.write(`kubegate ${VERSION}\n`);
     return 0;
   }
   if (command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(usage());
+    const topic = rest[0];
+    if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) {
+      process.stderr.write(`kubegate help: unknown command ${JSON.stringify(topic)}${suggestCommand(topic)}\n\n${usage()}`);
+      return 2;
+    }
+    process.stdout.write(usage(topic));
     return 0;
   }
   const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!load) {
-    process.stderr.write(`kubegate: unknown command ${JSON.stringify(command)}\n\n${usage()}`);
+    process.stderr.write(`kubegate: unknown command ${JSON.stringify(command)}${suggestCommand(command)}\n\n${usage()}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -67,6 +74,12 @@ async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`kubegate ${command}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
+}
+
+/** `; did you mean "serve"?` for a near miss (a flag given as a command, or a typo), else ''. */
+function suggestCommand(given: string): string {
+  const hint = suggest(given.replace(/^-+/, ''), Object.keys(COMMANDS));
+  return hint.replace('--', '').replace(/did you mean (\S+)\?/, 'did you mean "$1"?');
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -7,6 +7,8 @@
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { loadConfig } from '../config/load.js';
+import { configError } from '../config/validate.js';
+import { checkCaFiles } from './file-checks.js';
 import { redactConfig } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -19,6 +21,10 @@ import { VERSION } from '../version/version.js';
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { config, sources } = loadConfig(argv);
+  // Node ignores a CA file without certificates (the issuer would later show as "not trusted"): refuse
+  // it now, naming the file.
+  const caIssues = checkCaFiles(config);
+  if (caIssues.length > 0) throw configError(caIssues);
   const log = createLogger(config.log.level);
   if (config.server.workers > 1 && cluster.isPrimary) {
     log.info('kubegate starting', { version: VERSION, node: process.version, sources, config: redactConfig(config) });

@@ -148,6 +148,42 @@ const KUBECONFIG = [
   f('', '~/.kube/config. Other entries are left as they are.'),
 ];
 
+const VERSION_HELP = [
+  'Usage: kubegate version [-o json]',
+  '',
+  "Print kubegate's version, the git commit it was built from (when known: KUBEGATE_GIT_COMMIT or the",
+  "checkout's .git), the Node.js version and the platform. `kubegate --version` prints only `kubegate <version>`.",
+];
+
+const SERVE = [
+  'Usage: kubegate serve [--config FILE] [flags]',
+  '',
+  'Run the proxy: terminate TLS, authenticate the OIDC ID token, and forward to the API server with',
+  "kubegate's own credentials, impersonating the person. Settings come from the defaults, then --config FILE,",
+  'then KUBEGATE_* environment variables, then flags (later wins). Invalid settings stop start-up, each',
+  'named with its flag; `kubegate check-config` checks the same without serving.',
+];
+
+const CHECK_CONFIG = [
+  'Usage: kubegate check-config [--offline] [--config FILE] [flags]',
+  '',
+  'Validate the settings serve would use and open what serve opens at start-up: the CA files, the TLS',
+  "pair (the key must belong to the certificate), the audit log's directory, the sign-in page's secret",
+  'files and the upstream kubeconfig. Every problem is listed at once (exit 1); on success prints what',
+  'serve would do and the effective configuration, secrets redacted (exit 0).',
+  '',
+  `  ${'--offline'.padEnd(37)} validate the settings only: open no file, use no network`,
+];
+
+function settingFlags(): string[] {
+  const lines = ['Flags (serve, check-config); each also reads KUBEGATE_<FLAG> from the environment, flags win:'];
+  lines.push(`  ${'--config FILE'.padEnd(38)}YAML config file with the same settings (see README)  [KUBEGATE_CONFIG]`);
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    lines.push(`  ${`--${name}`.padEnd(37)} ${spec.help}  [${envNameForFlag(name)}]`);
+  }
+  return lines;
+}
+
 export function usage(command?: string): string {
   if (command === 'sudo') return SUDO.join('\n') + '\n';
   if (command === 'elevations') return ELEVATIONS.join('\n') + '\n';
@@ -156,6 +192,9 @@ export function usage(command?: string): string {
   if (command === 'login') return LOGIN.join('\n') + '\n';
   if (command === 'logout') return LOGOUT.join('\n') + '\n';
   if (command === 'kubeconfig') return KUBECONFIG.join('\n') + '\n';
+  if (command === 'version') return VERSION_HELP.join('\n') + '\n';
+  if (command === 'serve') return [...SERVE, '', ...settingFlags()].join('\n') + '\n';
+  if (command === 'check-config') return [...CHECK_CONFIG, '', ...settingFlags()].join('\n') + '\n';
   const lines = [
     'Usage: kubegate <command> [flags]',
     '',
@@ -169,15 +208,11 @@ export function usage(command?: string): string {
     '  login          sign in through your identity provider; the kubectl exec credential plugin',
     '  logout         forget the cached logins of kubegate login',
     '  kubeconfig     write a kubeconfig that signs in with kubegate login',
+    '  version        print the version, git commit and Node.js version',
     '',
+    ...settingFlags(),
+    '',
+    "Run 'kubegate <command> --help' (or 'kubegate help <command>') for a command's flags.",
   ];
-  if (command === undefined || command === 'serve' || command === 'check-config') {
-    lines.push('Flags (serve, check-config); each also reads KUBEGATE_<FLAG> from the environment, flags win:');
-    lines.push(`  ${'--config FILE'.padEnd(38)}YAML config file with the same settings (see README)  [KUBEGATE_CONFIG]`);
-    for (const [name, spec] of Object.entries(FLAGS)) {
-      lines.push(`  ${`--${name}`.padEnd(37)} ${spec.help}  [${envNameForFlag(name)}]`);
-    }
-  }
-  if (command === undefined) lines.push('', "Run 'kubegate <command> --help' (sudo, elevations, login, logout, kubeconfig) for their flags.");
   return lines.join('\n') + '\n';
 }

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { FLAGS, envNameForFlag, type FlagName, type FlagSpec } from './flags.js';
 import { configError, validateConfig } from './validate.js';
+import { KubegateError } from '../errors/errors.js';
+import { suggest } from './suggest.js';
 import type { Config } from './schema.js';
 
 type Raw = Record<string, unknown>;
@@ -36,25 +38,37 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     throw configError([(err as Error).message]);
   }
   for (const [name, value] of Object.entries(values)) {
-    if (!(name in options)) issues.push(`--${name}: unknown flag`);
+    if (!(name in options)) issues.push(`--${name}: unknown flag${suggest(name, Object.keys(options))}`);
     else if (options[name]!.type === 'string' && (value === true || (Array.isArray(value) && value.includes(true)))) issues.push(`--${name}: needs a value`);
   }
   for (const arg of positionals) issues.push(`${JSON.stringify(arg)}: unexpected argument`);
+  // A command line that did not parse: say so and stop (the settings it meant to give would only show up
+  // as a cascade of "is required" lines).
+  if (issues.length > 0) throw configError(issues);
 
   const raw: Raw = {};
   const sources: string[] = ['defaults'];
   const configFile = typeof values.config === 'string' ? values.config : env.KUBEGATE_CONFIG;
   if (configFile) {
+    let text: string;
     try {
-      const doc: unknown = YAML.parse(readFileSync(configFile, 'utf8'));
-      if (doc !== null && doc !== undefined) {
-        if (typeof doc !== 'object' || Array.isArray(doc)) issues.push(`${configFile}: must be a YAML mapping`);
-        else Object.assign(raw, doc);
-      }
-      sources.push(`file ${configFile}`);
+      text = readFileSync(configFile, 'utf8');
     } catch (err) {
-      issues.push(`${configFile}: cannot read config file: ${(err as Error).message.split('\n')[0]}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw configError([`${configFile}: cannot read config file: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message.split('\n')[0]}`]);
     }
+    let doc: unknown;
+    try {
+      doc = YAML.parse(text);
+    } catch (err) {
+      // A file that does not parse: where, and the line itself; nothing else is checked.
+      throw new KubegateError('CONFIG_INVALID', yamlError(configFile, text, err), { details: { issues: 1 } });
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw configError([`${configFile}: must be a YAML mapping of settings (server:, oidc:, …)`]);
+      Object.assign(raw, doc);
+    }
+    sources.push(`file ${configFile}`);
   }
 
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
@@ -86,7 +100,7 @@ function applyValue(raw: Raw, spec: FlagSpec, value: unknown, origin: string, is
       const text = String(value);
       converted = /^\d+$/.test(text) ? Number(text) : NaN;
       if (Number.isNaN(converted)) {
-        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? 'a port number' : 'a whole number of seconds'}, got ${JSON.stringify(text)}`);
+        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? (spec.path === 'server.workers' ? 'a whole number' : 'a port number between 0 and 65535') : 'a whole number of seconds'}, not ${JSON.stringify(text)}`);
         return;
       }
       break;
@@ -131,4 +145,14 @@ function setPath(raw: Raw, path: string, value: unknown): void {
     node = node[key] as Raw;
   }
   node[keys[keys.length - 1]!] = value;
+}
+
+/** `FILE:LINE:COLUMN: reason`, then the offending line and a caret under the column. */
+function yamlError(file: string, text: string, err: unknown): string {
+  const e = err as { message?: string; linePos?: { line: number; col: number }[] };
+  const reason = String(e.message ?? err).split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const pos = e.linePos?.[0];
+  if (pos === undefined) return `${file}: not valid YAML: ${reason}`;
+  const line = text.split(/\r?\n/)[pos.line - 1] ?? '';
+  return `${file}:${pos.line}:${pos.col}: not valid YAML: ${reason}\n    ${line}\n    ${' '.repeat(Math.max(0, pos.col - 1))}^`;
 }

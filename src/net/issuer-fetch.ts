@@ -6,6 +6,7 @@
  * capped at 1 MiB. The CA path never follows redirects. Imports nothing from the rest of kubegate.
  */
 import https from 'node:https';
+import { describeCaBundle, describeFetchError, fetchErrorCode, IssuerFetchError } from './fetch-error.js';
 
 export interface IssuerRequest {
   method?: string | undefined;
@@ -25,6 +26,12 @@ export interface IssuerFetchOptions {
   agent?: Omit<https.AgentOptions, 'ca'> | undefined;
   /** Global fetch only: redirects as the caller's `redirect` says (default: never followed, as on the CA path). */
   callerRedirects?: boolean | undefined;
+  /**
+   * Reject with an {@link IssuerFetchError} whose message says the cause in plain words (connection refused,
+   * DNS, timeout, an untrusted certificate naming the CA used) instead of `fetch failed`. `caFile` names
+   * the bundle's file and `caFlag` the flag to suggest on certificate errors (default `--oidc-ca-file`).
+   */
+  describeErrors?: { caFile?: string | undefined; caFlag?: string | undefined } | undefined;
 }
 
 const MAX_BODY_BYTES = 1 << 20; // discovery documents, key sets and token answers are small
@@ -32,6 +39,16 @@ const MAX_BODY_BYTES = 1 << 20; // discovery documents, key sets and token answe
 /** @param ca PEM bundle to trust; undefined: the global fetch. `close()` releases the CA path's connections. */
 export function issuerFetch(ca: string | undefined, o: IssuerFetchOptions = {}): IssuerFetch & { close(): void } {
   const timeoutMs = o.timeoutMs ?? 30_000;
+  if (o.describeErrors !== undefined) {
+    const inner = issuerFetch(ca, { ...o, describeErrors: undefined });
+    const trust = ca === undefined ? undefined : describeCaBundle(ca, o.describeErrors.caFile);
+    const caFlag = o.describeErrors.caFlag;
+    const described: IssuerFetch = (url, options) =>
+      inner(url, options).catch((err: unknown) => {
+        throw new IssuerFetchError(describeFetchError(err, { url, trust, caFlag, timeoutMs }), fetchErrorCode(err), err);
+      });
+    return Object.assign(described, { close: () => inner.close() });
+  }
   if (ca === undefined) {
     const viaGlobal: IssuerFetch = async (url, options) => {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal ? [options.signal] : [])]);

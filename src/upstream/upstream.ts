@@ -8,13 +8,17 @@
  *
  * `probe()` backs the unauthenticated `/readyz`: concurrent callers share one upstream request and its
  * answer is reused for `probeCacheMs`, so no number of `/readyz` requests turns into more than about one
- * credentialed request (and one connection) per `probeCacheMs` to the API server.
+ * credentialed request (and one connection) per `probeCacheMs` to the API server. One probe runs at
+ * start-up; the first answer and every change between usable and not usable is logged with the reason
+ * (connection refused, DNS, timeout, untrusted certificate, credential refused with 401/403, 5xx), and
+ * `probeReason()` tells it to whoever shows readiness.
  */
 import https from 'node:https';
 import tls from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
+import { describeFetchError } from '../net/fetch-error.js';
 
 export interface UpstreamSettings {
   kubeconfig?: string | undefined;
@@ -23,6 +27,8 @@ export interface UpstreamSettings {
   refreshSeconds?: number;
   /** How long a probe() answer is reused, in milliseconds (default {@link DEFAULT_PROBE_CACHE_MS}; 0: not reused). */
   probeCacheMs?: number;
+  /** Probe once right away, so the log says at start-up whether the API server is usable (default true). */
+  probeAtStart?: boolean;
 }
 
 export const DEFAULT_PROBE_CACHE_MS = 1000;
@@ -45,6 +51,8 @@ export interface Upstream {
    * `timeoutMs` (default 2000) applies to the request this call starts, if it starts one.
    */
   probe(timeoutMs?: number): Promise<boolean>;
+  /** Why the latest probe failed, in plain words; undefined when it succeeded or none has finished. */
+  probeReason(): string | undefined;
   close(): void;
 }
 
@@ -137,21 +145,52 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   refresh.unref();
 
   const probeOnce = (timeoutMs: number) =>
-    new Promise<boolean>((resolve) => {
+    new Promise<ProbeResult>((resolve) => {
       const headers: Record<string, string> = {};
       if (material.authorization) headers.authorization = material.authorization;
-      const req = https.request(new URL(`${pathPrefix}/readyz`, target), { agent, headers, timeout: timeoutMs }, (res) => {
+      const url = new URL(`${pathPrefix}/readyz`, target);
+      const req = https.request(url, { agent, headers, timeout: timeoutMs }, (res) => {
         res.resume();
-        const code = res.statusCode ?? 0;
-        resolve(code !== 401 && code < 500);
+        resolve(judge(res.statusCode ?? 0, url.pathname, material.authorization !== undefined));
       });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'TIMEOUT' })));
+      req.on('error', (err) => {
+        const trust = material.ca === undefined ? undefined : "the kubeconfig's certificate-authority";
+        resolve({ ok: false, reason: describeFetchError(err, { url, trust, caFlag: "the kubeconfig's certificate-authority (or the service account's ca.crt)", timeoutMs }) });
+      });
       req.end();
     });
   const probeCacheMs = s.probeCacheMs ?? DEFAULT_PROBE_CACHE_MS;
   let probeInFlight: Promise<boolean> | undefined;
   let lastProbe: { ok: boolean; at: number } | undefined;
+  let reason: string | undefined;
+  let usable: boolean | undefined; // the last state logged
+
+  /** Remember the reason and log a change between usable and not usable (the first answer too). */
+  const record = ({ ok, reason: why }: ProbeResult): boolean => {
+    reason = why;
+    if (ok !== usable) {
+      if (ok) log.info(usable === undefined ? 'API server reachable with kubegate\'s credential' : 'API server usable again', { server: target.origin });
+      else log.warn(`API server not usable: ${why}`, { server: target.origin, reason: why });
+      usable = ok;
+    }
+    return ok;
+  };
+  const failed = (err: unknown): ProbeResult => ({ ok: false, reason: (err as Error).message });
+
+  const probe = (timeoutMs = 2000): Promise<boolean> => {
+    if (lastProbe !== undefined && performance.now() - lastProbe.at < probeCacheMs) return Promise.resolve(lastProbe.ok);
+    probeInFlight ??= probeOnce(timeoutMs)
+      .catch(failed)
+      .then((result) => {
+        lastProbe = { ok: result.ok, at: performance.now() };
+        probeInFlight = undefined;
+        return record(result);
+      });
+    return probeInFlight;
+  };
+  // The start-up probe only logs: its answer is not reused by /readyz (which asks afresh).
+  if (s.probeAtStart !== false) void probeOnce(2000).catch(failed).then((result) => usable === undefined && record(result));
 
   return {
     target,
@@ -160,20 +199,29 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
     agent: () => agent,
     upgradeAgent: () => upgradeAgent,
     authorization: () => material.authorization,
-    probe(timeoutMs = 2000) {
-      if (lastProbe !== undefined && performance.now() - lastProbe.at < probeCacheMs) return Promise.resolve(lastProbe.ok);
-      probeInFlight ??= probeOnce(timeoutMs)
-        .catch(() => false)
-        .then((ok) => {
-          lastProbe = { ok, at: performance.now() };
-          probeInFlight = undefined;
-          return ok;
-        });
-      return probeInFlight;
-    },
+    probe,
+    probeReason: () => reason,
     close() {
       clearInterval(refresh);
       agent.destroy();
     },
   };
+}
+
+interface ProbeResult {
+  ok: boolean;
+  reason?: string | undefined;
+}
+
+/** An HTTP answer to the probe: anything but 401, 403 and 5xx means reachable with a working credential. */
+function judge(status: number, path: string, token: boolean): ProbeResult {
+  const credential = token ? 'its token' : 'its client certificate';
+  if (status === 401) {
+    return { ok: false, reason: `the API server refused kubegate's credential (HTTP 401 on ${path}): ${credential} is not valid or has expired; check --kubeconfig's user or the service account token` };
+  }
+  if (status === 403) {
+    return { ok: false, reason: `the API server refused kubegate's identity (HTTP 403 on ${path}): ${credential} is accepted but the identity may not read ${path}; check its RBAC` };
+  }
+  if (status >= 500 || status === 0) return { ok: false, reason: `the API server answered HTTP ${status} on ${path}: it is not ready itself` };
+  return { ok: true };
 }

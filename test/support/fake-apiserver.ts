@@ -161,7 +161,7 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
       }
       return own.handler(req, res, recorded);
     }
-    if (path !== '/readyz' && all('impersonate-user').length !== 1) {
+    if (!path.endsWith('/readyz') && all('impersonate-user').length !== 1) {
       violations.push(`${req.method} ${path}: expected exactly one Impersonate-User, got ${all('impersonate-user').length}`);
       return json(res, 403, status(403, 'Forbidden', 'fake: no Impersonate-User'));
     }

@@ -69,7 +69,8 @@ function withEnv(t: Test, vars: Record<string, string | undefined>): void {
 
 /** loadUpstream that closes what it returns when the test ends. */
 async function load(t: Test, s: UpstreamSettings): Promise<Upstream> {
-  const upstream = await loadUpstream(s, log);
+  // No start-up probe: these tests count the probes they make (test/upstream/probe-log.test.ts covers it).
+  const upstream = await loadUpstream({ probeAtStart: false, ...s }, log);
   t.teardown(() => upstream.close());
   return upstream;
 }
