@@ -45,6 +45,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** One issuer's discovery and key set, loading in the background. */
 interface IssuerState {
   readonly settings: JwtIssuerSettings;
+  readonly fetch: GetFetch;
   keySet: IssuerKeySet | undefined;
   discoveryError: string | undefined;
   status(): KeyStatus;
@@ -110,7 +111,7 @@ export function createJwtAuthenticator(issuers: readonly JwtIssuerSettings[], o:
       o.metrics?.tokenCache.inc({ result: cached === undefined ? 'miss' : 'hit' });
       if (cached !== undefined) return cached;
       const state = route(token, byUrl);
-      const claims = await verify(token, state);
+      const claims = await resolveDistributedGroups(await verify(token, state), state, (t) => verify(t, state));
       const verified: Authenticated = Object.freeze({ user: mapStructuredClaims(claims, state.settings.rules), session: sessionFacts(claims) });
       cache.set(token, verified, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
       return verified;
@@ -149,6 +150,7 @@ function startIssuer(s: JwtIssuerSettings, o: JwtAuthenticatorOptions, markReady
   let retryTimer: NodeJS.Timeout | undefined;
   const state: IssuerState = {
     settings: s,
+    fetch,
     keySet: undefined,
     discoveryError: undefined,
     status: () => state.keySet?.status() ?? { ready: false, stale: false, ...(state.discoveryError !== undefined && { lastError: state.discoveryError }) },
@@ -186,6 +188,49 @@ function startIssuer(s: JwtIssuerSettings, o: JwtAuthenticatorOptions, markReady
   };
   void discover();
   return state;
+}
+
+/**
+ * Distributed claims (OpenID Connect Core 5.6.2) for the groups claim, as kube-apiserver resolves them: only
+ * with a `groups.claim` mapping and only when the token lacks that claim but names it in `_claim_names`;
+ * the `_claim_sources` endpoint (https) is fetched with its `access_token` as bearer, answers a JWT that must
+ * verify like the token itself (kubegate: from the same issuer, with its keys and audiences), and that JWT's
+ * groups claim is used. A failure refuses the token (401), as in kube-apiserver.
+ */
+async function resolveDistributedGroups(claims: jose.JWTPayload, state: IssuerState, verify: (jwt: string) => Promise<jose.JWTPayload>): Promise<jose.JWTPayload> {
+  const groups = state.settings.rules.groups;
+  if (groups === undefined || !('claim' in groups)) return claims;
+  const name = groups.claim;
+  const names = claims._claim_names;
+  if (name in claims || typeof names !== 'object' || names === null || !(name in names)) return claims;
+  const fail = (why: string) => new KubegateError('AUTHN_CLAIMS', `distributed claim ${JSON.stringify(name)}: ${why}`, { details: { claim: name } });
+  const source = (names as Record<string, unknown>)[name];
+  const sources = claims._claim_sources;
+  const ep = typeof source === 'string' && typeof sources === 'object' && sources !== null ? (sources as Record<string, unknown>)[source] : undefined;
+  if (typeof ep !== 'object' || ep === null) throw fail(`_claim_sources has no source ${JSON.stringify(String(source))}`);
+  const { endpoint, access_token: accessToken } = ep as { endpoint?: unknown; access_token?: unknown };
+  if (endpoint === undefined) return claims; // an aggregated claim (a JWT inline): not resolved, as in kube-apiserver
+  if (typeof endpoint !== 'string' || !URL.canParse(endpoint) || new URL(endpoint).protocol !== 'https:') throw fail('the endpoint is not an https URL');
+  let jwt: string;
+  try {
+    const res = await state.fetch(endpoint, {
+      method: 'GET',
+      headers: { accept: 'application/jwt, */*', ...(typeof accessToken === 'string' && accessToken !== '' && { authorization: `Bearer ${accessToken}` }) },
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (res.status < 200 || res.status > 226) throw new Error(`${new URL(endpoint).origin} answered HTTP ${res.status}`);
+    jwt = (await res.text()).trim();
+  } catch (err) {
+    throw fail(`cannot be fetched: ${(err as Error).message}`);
+  }
+  let resolved: jose.JWTPayload;
+  try {
+    resolved = await verify(jwt);
+  } catch (err) {
+    throw fail(`the endpoint's JWT does not verify: ${(err as Error).message}`);
+  }
+  if (!(name in resolved)) throw fail('the endpoint\'s JWT does not contain it');
+  return { ...claims, [name]: resolved[name] };
 }
 
 /** GET the discovery document; its `issuer` must be the configured URL (as kube-apiserver requires). */

@@ -4,8 +4,8 @@
  * 1. `claimValidationRules`: `claim` + `requiredValue` (the claim must be that string) or a CEL `expression`
  *    over `claims` that must be true (its `message` is the refusal reason);
  * 2. `claimMappings`: `username` (required), `groups`, `uid` by `claim` (+ `prefix`) or CEL `expression`;
- *    `extra` by `key` + `valueExpression`. An expression's `''`, `[]` or `null` means absent (groups, uid,
- *    extra); a username must be a non-empty string. With `username.claim: email`, an `email_verified` claim
+ *    `extra` by `key` + `valueExpression`. An expression's `''`, `[]` or `null` means absent (groups,
+ *    extra); uid must be a string (`''`: none); a username must be a non-empty string. With `username.claim: email`, an `email_verified` claim
  *    that is present must be true (kube-apiserver does the same);
  * 3. `userValidationRules`: CEL over `user` (`username`, `uid`, `groups`, `extra`) that must be true.
  * Then kubegate's own rule: names starting with `system:` are refused unless `allowSystemNames`.
@@ -102,8 +102,9 @@ function uidOf(claims: Claims, m: ClaimOrExpression<false>): string | undefined 
     return raw;
   }
   const value = evaluate(m.expression, { claims }, 'claimMappings.uid');
-  if (value === null || value === '') return undefined;
+  // kube-apiserver: the uid expression must return a string; '' means no uid.
   if (typeof value !== 'string') throw refused('claimMappings.uid.expression did not give a string', { rule: 'claimMappings.uid' });
+  if (value === '') return undefined;
   return value;
 }
 

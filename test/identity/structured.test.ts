@@ -120,7 +120,7 @@ t.test('CEL group mapping with a prefix, extras, optional claims', async (t) => 
     groups:
       expression: 'claims.?groups.orValue([]).filter(g, !g.startsWith("temp-")).map(g, "corp:" + g)'
     uid:
-      expression: 'claims.?oid.orValue(null)'
+      expression: 'claims.?oid.orValue("")'
     extra:
     - key: corp.example.com/department
       valueExpression: 'claims.?department.orValue("")'
@@ -130,7 +130,8 @@ t.test('CEL group mapping with a prefix, extras, optional claims', async (t) => 
   t.same(outcome({ email: 'alice@example.com', email_verified: true, groups: ['dev', 'temp-x', 'ops'], department: 'R&D', amr: ['pwd', 'mfa'], oid: 'u-1' }, rules), {
     user: { username: 'corp:alice@example.com', uid: 'u-1', groups: ['corp:dev', 'corp:ops'], extra: { 'corp.example.com/department': ['R&D'], 'corp.example.com/amr': ['pwd', 'mfa'] } },
   });
-  t.same(outcome({ email: 'bob@example.com', email_verified: true }, rules), { user: { username: 'corp:bob@example.com', groups: [], extra: {} } }, "absent groups/uid/extras: '' / [] / null mean absent");
+  t.same(outcome({ email: 'bob@example.com', email_verified: true }, rules), { user: { username: 'corp:bob@example.com', groups: [], extra: {} } }, "absent groups/uid/extras: '' / [] mean absent");
+  t.match(outcome({ email: 'x@example.com', email_verified: true, oid: 5 }, rules), { code: 'AUTHN_CLAIMS', message: 'claimMappings.uid.expression did not give a string' }, 'a uid must be a string (kube-apiserver)');
   t.match(outcome({ email: 'eve@example.com', email_verified: false }, rules), { code: 'AUTHN_CLAIMS', message: 'claim validation failed: email must be verified' });
   t.match(outcome({ email: 'eve@example.com' }, rules), { code: 'AUTHN_CLAIMS' }, 'email_verified absent: refused');
   t.match(outcome({ email: 'x@example.com', email_verified: true, groups: 'not-a-list' }, rules), { code: 'AUTHN_CLAIMS', message: /claimMappings\.groups: expression .* failed/ });
