@@ -15,12 +15,10 @@
  * - an invalid new file is refused: logged with every problem, the current authenticator kept.
  */
 import { readFileSync } from 'node:fs';
-import type { Logger } from 'winston';
 import YAML from 'yaml';
 import type { Config } from '../config/schema.js';
 import { watchConfigFile, type FileWatch } from '../config/watch.js';
 import { KubegateError } from '../errors/errors.js';
-import type { Metrics } from '../metrics/metrics.js';
 import {
   authenticationConfigurationFromOidc,
   parseAuthenticationConfiguration,
@@ -101,9 +99,7 @@ export interface ConfiguredAuthenticator extends Authenticator {
   update(config: AuthenticationSettings): boolean;
 }
 
-export interface ConfiguredOptions extends Omit<JwtAuthenticatorOptions, 'log' | 'metrics'> {
-  log: Logger;
-  metrics?: JwtAuthenticatorOptions['metrics'];
+export interface ConfiguredOptions extends JwtAuthenticatorOptions {
   readFile?: ReadFile;
   /** How often the AuthenticationConfiguration file is checked for changes (default 1 s). */
   watchIntervalMs?: number;
@@ -118,7 +114,7 @@ export interface ConfiguredOptions extends Omit<JwtAuthenticatorOptions, 'log' |
 export function createConfiguredAuthenticator(config: AuthenticationSettings, o: ConfiguredOptions): ConfiguredAuthenticator {
   const { log } = o;
   const readFile = o.readFile ?? readUtf8;
-  const build = (c: AuthenticationSettings): JwtAuthenticator => createJwtAuthenticator(loadIssuers(c, readFile), { ...o, log, metrics: o.metrics as Pick<Metrics, 'tokenCache' | 'jwksFetches'> | undefined });
+  const build = (c: AuthenticationSettings): JwtAuthenticator => createJwtAuthenticator(loadIssuers(c, readFile), o);
   let current = build(config);
   let settings = config;
   let pending: JwtAuthenticator | undefined;
