@@ -91,10 +91,14 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const { log } = opts;
   const metrics = opts.metrics ?? createMetrics();
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
-  const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
-  const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
   // One authenticator object for the server's life: it swaps its issuers itself on reload (authn/configured.ts).
+  // Built first: an invalid AuthenticationConfiguration file stops start-up before anything is opened.
   const authenticator = createConfiguredAuthenticator(config, { log, metrics });
+  const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log).catch((err: unknown) => {
+    authenticator.close();
+    throw err;
+  });
+  const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)

@@ -150,4 +150,17 @@ t.test('kubegate with an AuthenticationConfiguration file', async (t) => {
     const foreign = await send(`${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('{"iss":"https://elsewhere.example.com"}').toString('base64url')}.c2ln`);
     t.equal(foreign.status, 401, 'a token of an issuer not configured');
   });
+
+  t.test('a kubegate started while every issuer is down: garbage 401 at once, issuers\' tokens 503, not ready', async (t) => {
+    await t.rejects(startKubegate(config, { log: captureLogger().log }), { code: 'CONFIG_INVALID', message: /jwt\[0\]\.claimMappings\.username\.prefix: required when claim is set/ }, 'start-up refuses the invalid file still in place');
+    writeFileSync(file, authConfig(pki.ca, corp, ci, 'people:'));
+    const second = await startKubegate(config, { log: captureLogger().log });
+    t.teardown(() => second.close());
+    const to = (token: string, path = '/api/v1/namespaces/default/pods') => sendTo(second.url, pki.ca, path, { headers: [['Authorization', `Bearer ${token}`]] });
+    t.equal((await to('garbage')).status, 401);
+    const res = await to(await corp.sign(corpKey, { email: 'alice@example.com', email_verified: true }));
+    t.equal(res.status, 503);
+    t.match(JSON.parse(res.body), { kind: 'Status', code: 503 });
+    t.equal((await sendTo(second.url, pki.ca, '/readyz')).status, 503, '/readyz: no issuer can verify yet');
+  });
 });
