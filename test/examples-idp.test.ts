@@ -43,7 +43,7 @@ t.test('one example per provider, each a valid configuration with the sign-in pa
   for (const provider of PROVIDERS) {
     await t.test(provider, async (t) => {
       const { config } = loadConfig(['--config', join(DIR, `${provider}.yaml`)], {});
-      const o = config.oidc;
+      const o = config.oidc!;
       t.match(o.issuerUrl, /^https:\/\//);
       t.equal(config.identity.allowSystemNames, false, 'never lets the IdP mint system: names');
       t.equal(config.loginPage?.enabled, true, 'the sign-in page is on');
@@ -68,18 +68,18 @@ t.test('one example per provider, each a valid configuration with the sign-in pa
 
   const load = (p: string) => loadConfig(['--config', join(DIR, `${p}.yaml`)], {}).config;
   const entra = load('entra-id');
-  const tenant = /^https:\/\/login\.microsoftonline\.com\/([0-9a-f-]{36})\/v2\.0$/.exec(entra.oidc.issuerUrl)?.[1];
+  const tenant = /^https:\/\/login\.microsoftonline\.com\/([0-9a-f-]{36})\/v2\.0$/.exec(entra.oidc!.issuerUrl)?.[1];
   t.ok(tenant, 'Entra ID: the v2.0 issuer of one tenant');
-  t.equal(entra.oidc.requiredClaims.tid, tenant, 'Entra ID: tokens of that tenant only');
-  t.not(entra.oidc.usernameClaim, 'email', 'Entra ID: the unverified email claim is not the username');
+  t.equal(entra.oidc!.requiredClaims.tid, tenant, 'Entra ID: tokens of that tenant only');
+  t.not(entra.oidc!.usernameClaim, 'email', 'Entra ID: the unverified email claim is not the username');
   const google = load('google');
-  t.equal(google.oidc.issuerUrl, 'https://accounts.google.com');
-  t.ok(google.oidc.requiredClaims.hd, 'Google: only the Workspace domain');
-  t.equal(google.oidc.groupsClaim, undefined, 'Google: no groups claim');
+  t.equal(google.oidc!.issuerUrl, 'https://accounts.google.com');
+  t.ok(google.oidc!.requiredClaims.hd, 'Google: only the Workspace domain');
+  t.equal(google.oidc!.groupsClaim, undefined, 'Google: no groups claim');
   t.equal(google.loginPage?.kubeconfig.authParams.access_type, 'offline', 'Google: refresh tokens via access_type=offline');
-  t.match(load('keycloak').oidc.issuerUrl, /\/realms\/[^/]+$/, 'Keycloak: a realm issuer');
-  t.match(load('okta').oidc.issuerUrl, /\.okta\.com\/oauth2\/[^/]+$/, 'Okta: a custom authorization server');
-  t.equal(load('dex').oidc.groupsClaim, 'groups');
+  t.match(load('keycloak').oidc!.issuerUrl, /\/realms\/[^/]+$/, 'Keycloak: a realm issuer');
+  t.match(load('okta').oidc!.issuerUrl, /\.okta\.com\/oauth2\/[^/]+$/, 'Okta: a custom authorization server');
+  t.equal(load('dex').oidc!.groupsClaim, 'groups');
 });
 
 t.test('kubegate check-config --config examples/idp/dex.yaml (TLS, cookie key and upstream files from flags)', async (t) => {

@@ -7,8 +7,8 @@ import { render } from './manifests/render.js';
 
 t.test('examples/config.yaml validates', async (t) => {
   const { config } = loadConfig(['--config', 'examples/config.yaml'], {});
-  t.equal(config.oidc.issuerUrl, 'https://login.example.com');
-  t.same(config.oidc.requiredClaims, { hd: 'example.com' });
+  t.equal(config.oidc!.issuerUrl, 'https://login.example.com');
+  t.same(config.oidc!.requiredClaims, { hd: 'example.com' });
   t.equal(config.identity.allowSystemNames, false);
 });
 

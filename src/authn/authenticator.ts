@@ -13,6 +13,12 @@ export interface KeyStatus {
   stale: boolean;
   lastRefreshAt?: string;
   lastError?: string;
+  /**
+   * With several issuers: each one's status by issuer URL. The fields above then aggregate them: `ready`
+   * when any issuer can verify (an unreachable issuer delays only its own tokens), `stale` when any is,
+   * `lastError` lists each failing issuer's error.
+   */
+  issuers?: Readonly<Record<string, KeyStatus>>;
 }
 
 /** A verified token: the person and how they logged in. */

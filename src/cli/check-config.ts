@@ -7,6 +7,7 @@
  * network: only the settings are validated (for configs whose files live elsewhere, e.g. examples/).
  */
 import YAML from 'yaml';
+import { effectiveAuthentication } from '../authn/configured.js';
 import { loadConfig } from '../config/load.js';
 import { configError } from '../config/validate.js';
 import { flagForPath } from '../config/flags.js';
@@ -37,17 +38,26 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     }
     if (issues.length > 0) throw configError(issues);
   }
-  const o = config.oidc;
+  // The AuthenticationConfiguration file is settings, so it is read even offline; the OIDC CA file is not.
+  const authn = effectiveAuthentication(offline && config.oidc?.caFile !== undefined ? { ...config, oidc: { ...config.oidc, caFile: undefined } } : config);
+  const o = config.oidc ?? { issuerUrl: '', clientId: '', signingAlgs: [], usernameClaim: '', usernamePrefix: '-', groupsClaim: undefined, groupsPrefix: '' };
   const prefix = o.usernamePrefix === '-' ? '(none)' : (o.usernamePrefix ?? (o.usernameClaim === 'email' ? '(none)' : `${o.issuerUrl}#`));
   const summary = [
     `configuration OK (from ${sources.join(', ')})${offline ? ' — offline: settings only, no file opened, no network used' : ''}`,
     `listen:    https://${config.server.bindAddress}:${config.server.securePort} (TLS >= 1.2, cert ${config.server.tlsCertFile}, reloaded on change)`,
-    `oidc:      issuer ${o.issuerUrl}, audience ${o.clientId}, algorithms ${o.signingAlgs.join(',')}`,
-    `username:  claim ${o.usernameClaim}, prefix ${prefix}`,
-    `groups:    ${o.groupsClaim ? `claim ${o.groupsClaim}, prefix ${o.groupsPrefix || '(none)'}` : '(no groups claim)'}`,
+    ...(config.oidc === undefined
+      ? [`authn:     ${authn.document.jwt.length} issuer(s) from ${authn.source}: ${authn.document.jwt.map((j) => j.issuer.url).join(', ')}`]
+      : [
+          `oidc:      issuer ${o.issuerUrl}, audience ${o.clientId}, algorithms ${o.signingAlgs.join(',')}`,
+          `username:  claim ${o.usernameClaim}, prefix ${prefix}`,
+          `groups:    ${o.groupsClaim ? `claim ${o.groupsClaim}, prefix ${o.groupsPrefix || '(none)'}` : '(no groups claim)'}`,
+        ]),
     `system:    names starting with system: are ${config.identity.allowSystemNames ? 'ALLOWED' : 'refused'}`,
     `upstream:  ${upstreamLine}`,
     `audit:     ${config.audit.logPath === '-' ? 'stdout' : config.audit.logPath}`,
+    '',
+    `# effective AuthenticationConfiguration (from ${authn.source})`,
+    YAML.stringify(authn.document).trimEnd(),
     '',
     '# effective configuration',
     YAML.stringify(config).trimEnd(),

@@ -39,7 +39,7 @@ function read(file: string, setting: string, issues: string[]): string | undefin
 export function checkCaFiles(config: Readonly<Config>): string[] {
   const issues: string[] = [];
   const files: [string, string | undefined][] = [
-    ['oidc.caFile', config.oidc.caFile],
+    ['oidc.caFile', config.oidc?.caFile],
     ['elevation.notify.caFile', config.elevation?.notify?.caFile],
     ['loginPage.kubeconfig.certificateAuthorityFile', config.loginPage?.kubeconfig?.certificateAuthorityFile],
   ];

@@ -31,6 +31,7 @@ export const FLAGS = {
   'oidc-uid-claim': { path: 'oidc.uidClaim', type: 'string', help: 'Claim sent as Impersonate-Uid.' },
   'oidc-required-claim': { path: 'oidc.requiredClaims', type: 'keyValue', help: 'key=value a token must carry; repeatable.' },
   'oidc-signing-algs': { path: 'oidc.signingAlgs', type: 'list', help: 'Comma-separated accepted signing algorithms (default RS256).' },
+  'authentication-config': { path: 'authentication.configFile', type: 'string', help: 'Kubernetes AuthenticationConfiguration file (apiserver.config.k8s.io/v1 or v1beta1): several issuers, CEL claim rules and mappings; reloaded on change. Not with --oidc-*.' },
   'allow-system-identities': { path: 'identity.allowSystemNames', type: 'boolean', help: 'Allow mapped names that start with system: (off by default).' },
   'allow-client-impersonation': { path: 'impersonation.allowClientImpersonation', type: 'boolean', help: 'Honour kubectl --as/--as-group/--as-uid where the cluster\'s RBAC allows it, checked by SubjectAccessReview (default true; =false refuses them with 403).' },
   'requestheader-username-headers': { path: 'impersonation.requestHeader.usernameHeaders', type: 'list', help: 'Comma-separated username headers the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-User (default none).' },

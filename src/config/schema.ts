@@ -174,7 +174,37 @@ const loginPageSchema = z
     if (p.enabled && p.publicUrl === undefined) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'is required when the sign-in page is enabled' });
   });
 
-export const configSchema = z.strictObject({
+/**
+ * `--authentication-config FILE`: a Kubernetes `AuthenticationConfiguration` (several issuers, CEL claim
+ * rules and mappings; authn/auth-config.ts validates its content when it is loaded). Instead of the
+ * `oidc:` section / `--oidc-*` flags, never with them (kube-apiserver refuses the combination too).
+ */
+const authenticationSchema = z
+  .strictObject({
+    /** Path of the AuthenticationConfiguration YAML; reloaded when it changes (an invalid new file is refused). */
+    configFile: nonEmpty.optional(),
+  })
+  .prefault({});
+
+const hasAuthenticationConfig = (raw: Record<string, unknown>) => {
+  const a = raw.authentication;
+  return typeof a === 'object' && a !== null && (a as Record<string, unknown>).configFile !== undefined;
+};
+
+/** The `oidc:` section and `--authentication-config` exclude each other; without either, `oidc` is validated as {} so its required settings are named. */
+const oneAuthenticationSource = (raw: unknown, ctx: z.core.$RefinementCtx<unknown>): unknown => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  if (hasAuthenticationConfig(r)) {
+    if (r.oidc !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['authentication', 'configFile'], message: 'cannot be combined with the oidc section or --oidc-* flags (as in kube-apiserver): move the issuer into the AuthenticationConfiguration file (kubegate check-config prints the equivalent jwt entry)' });
+    }
+    return raw;
+  }
+  return r.oidc === undefined ? { ...r, oidc: {} } : raw;
+};
+
+const configObject = z.strictObject({
   server: z
     .strictObject({
       bindAddress: nonEmpty.default('0.0.0.0'),
@@ -211,7 +241,8 @@ export const configSchema = z.strictObject({
     signingAlgs: z.array(signingAlg).min(1, 'must name at least one algorithm').default(['RS256']),
     /** Allowed clock skew for exp/nbf/iat, in seconds. */
     clockSkewSeconds: z.number().int().min(0).max(300).default(10),
-  }).prefault({} as never),
+  }).optional(),
+  authentication: authenticationSchema,
   identity: z
     .strictObject({
       /** Allow mapped usernames/groups that start with `system:`. Off: an identity provider cannot mint system:masters. */
@@ -286,11 +317,17 @@ export const configSchema = z.strictObject({
   if (c.revocation?.store.type === 'file' && c.elevation?.store.type === 'file' && c.revocation.store.path === c.elevation.store.path) {
     ctx.addIssue({ code: 'custom', path: ['revocation', 'store', 'path'], message: 'must not be the elevation store\'s file (elevation.store.path): each keeps its own file' });
   }
+  // The sign-in page signs people in at one issuer: the oidc: section's.
+  if (c.loginPage?.enabled && c.oidc === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['loginPage', 'enabled'], message: 'the sign-in page needs the oidc section (its issuer); it is not available with authentication.configFile yet' });
+  }
   // Each worker would make its own random cookie key: a sign-in started on one and finished on another fails.
   if (c.loginPage?.enabled && c.server.workers > 1 && c.loginPage.cookieKeyFile === undefined) {
     ctx.addIssue({ code: 'custom', path: ['loginPage', 'cookieKeyFile'], message: `is required with server.workers ${c.server.workers}: every worker must share one key for the sign-in cookie (e.g. openssl rand -base64 48 > key)` });
   }
 });
+
+export const configSchema = z.preprocess(oneAuthenticationSource, configObject);
 
 /** The validated, defaulted configuration. */
 export type Config = z.infer<typeof configSchema>;

@@ -8,13 +8,12 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import { createAuditSink, type AuditSink } from '../audit/sink.js';
-import { createOidcAuthenticator } from '../authn/oidc.js';
+import { createConfiguredAuthenticator } from '../authn/configured.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
-import type { Authenticator } from '../authn/authenticator.js';
 import { mapClaims, type ClaimMapping } from '../identity/claims.js';
 import { createLoginPage, loginPageSettings, type LoginPage } from '../routes/login-page.js';
 import { grantAuditEvent } from '../elevation/audit.js';
@@ -99,10 +98,14 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const { log } = opts;
   const metrics = opts.metrics ?? createMetrics();
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
-  const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
-  const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
+  // One authenticator object for the server's life: it swaps its issuers itself on reload (authn/configured.ts).
+  // Built first: an invalid AuthenticationConfiguration file stops start-up before anything is opened.
+  const authenticator = createConfiguredAuthenticator(config, { log, metrics });
+  const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log).catch((err: unknown) => {
+    authenticator.close();
+    throw err;
+  });
   const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
-  let authenticator = buildAuthenticator(config, oidcCa, metrics, log);
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation);
@@ -148,19 +151,10 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       deps.reviewer = buildReviewer(next, upstream, metrics);
       applied.push('impersonation');
     }
-    if (changed((c) => [c.oidc, c.identity])) {
-      // A new authenticator (discovery, key set, empty token cache: mappings apply to every token at once)
-      // takes over once its keys are loaded; until then the current one keeps serving.
-      const replacement = buildAuthenticator(next, next.oidc.caFile === undefined ? undefined : readFileOrThrow(next.oidc.caFile, 'oidc.caFile'), metrics, log);
-      void replacement.whenReady().then(() => {
-        if (closing !== undefined || deps.authenticator !== authenticator) return replacement.close();
-        const previous = authenticator;
-        authenticator = replacement;
-        deps.authenticator = replacement;
-        previous.close();
-        log.info('configuration reloaded: new identity settings in force', { issuer: next.oidc.issuerUrl });
-      });
-      applied.push('oidc/identity (once the issuer\'s keys are loaded)');
+    if (changed((c) => [c.oidc, c.identity, c.authentication])) {
+      // New issuers (discovery, key sets, empty token cache) take over once their keys are loaded; until
+      // then the current ones keep serving. An invalid AuthenticationConfiguration file is refused and logged.
+      if (authenticator.update(next)) applied.push('oidc/identity/authentication (once the issuers\' keys are loaded)');
     }
     if (changed((c) => [c.loginPage, c.oidc, c.identity])) {
       const previous = loginPage;
@@ -223,7 +217,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
         });
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.oidc.issuerUrl, metrics: metricsListener ? `${metricsListener.url}/metrics` : 'off' });
+  log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.authentication.configFile ?? config.oidc?.issuerUrl, metrics: metricsListener ? `${metricsListener.url}/metrics` : 'off' });
 
   let closing: Promise<void> | undefined;
   /** Everything after the listener stopped: records written, stores and listeners closed, audit flushed. */
@@ -301,40 +295,23 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
 /** The sign-in page, when `loginPage.enabled`, mapping claims exactly as the authenticator does. */
 function startLoginPage(config: Readonly<Config>, log: Logger): LoginPage | undefined {
   const settings = loginPageSettings(config);
-  if (settings === undefined) return undefined;
-  const mapping = claimMapping(config);
+  if (settings === undefined || config.oidc === undefined) return undefined;
+  const mapping = claimMapping(config.oidc, config.identity.allowSystemNames);
   return createLoginPage(settings, { mapClaims: (claims) => mapClaims(claims, mapping), log });
 }
 
 /** `oidc.*` claim settings and `identity.allowSystemNames`, as identity/claims.ts takes them. */
-function claimMapping(config: Readonly<Config>): ClaimMapping {
+function claimMapping(oidc: NonNullable<Config['oidc']>, allowSystemNames: boolean): ClaimMapping {
   return {
-    issuerUrl: config.oidc.issuerUrl,
-    usernameClaim: config.oidc.usernameClaim,
-    usernamePrefix: config.oidc.usernamePrefix,
-    groupsClaim: config.oidc.groupsClaim,
-    groupsPrefix: config.oidc.groupsPrefix,
-    uidClaim: config.oidc.uidClaim,
-    extraClaims: config.oidc.extraClaims,
-    allowSystemNames: config.identity.allowSystemNames,
+    issuerUrl: oidc.issuerUrl,
+    usernameClaim: oidc.usernameClaim,
+    usernamePrefix: oidc.usernamePrefix,
+    groupsClaim: oidc.groupsClaim,
+    groupsPrefix: oidc.groupsPrefix,
+    uidClaim: oidc.uidClaim,
+    extraClaims: oidc.extraClaims,
+    allowSystemNames,
   };
-}
-
-/** The OIDC authenticator for a configuration (`oidc.*`, `identity.allowSystemNames`). */
-function buildAuthenticator(config: Readonly<Config>, ca: string | undefined, metrics: Metrics, log: Logger): Authenticator {
-  return createOidcAuthenticator(
-    {
-      issuerUrl: config.oidc.issuerUrl,
-      clientId: config.oidc.clientId,
-      ca,
-      signingAlgs: config.oidc.signingAlgs,
-      requiredClaims: config.oidc.requiredClaims,
-      clockSkewSeconds: config.oidc.clockSkewSeconds,
-      metrics,
-      mapping: claimMapping(config),
-    },
-    log,
-  );
 }
 
 /** SubjectAccessReviews for `kubectl --as` (`impersonation.reviewCache`). */

@@ -80,13 +80,13 @@ t.test('defaults are applied', async (t) => {
   const c = result.config;
   t.equal(c.server.securePort, 8443);
   t.equal(c.server.bindAddress, '0.0.0.0');
-  t.equal(c.oidc.usernameClaim, 'sub');
-  t.strictSame(c.oidc.signingAlgs, ['RS256']);
-  t.equal(c.oidc.usernamePrefix, undefined, 'username prefix stays unset (mapClaims derives <issuer>#)');
-  t.equal(c.oidc.groupsPrefix, '');
-  t.equal(c.oidc.clockSkewSeconds, 10);
-  t.strictSame(c.oidc.extraClaims, {});
-  t.strictSame(c.oidc.requiredClaims, {});
+  t.equal(c.oidc!.usernameClaim, 'sub');
+  t.strictSame(c.oidc!.signingAlgs, ['RS256']);
+  t.equal(c.oidc!.usernamePrefix, undefined, 'username prefix stays unset (mapClaims derives <issuer>#)');
+  t.equal(c.oidc!.groupsPrefix, '');
+  t.equal(c.oidc!.clockSkewSeconds, 10);
+  t.strictSame(c.oidc!.extraClaims, {});
+  t.strictSame(c.oidc!.requiredClaims, {});
   t.equal(c.identity.allowSystemNames, false);
   t.equal(c.audit.logPath, '-');
   t.equal(c.upstream.kubeconfig, undefined);
@@ -111,9 +111,9 @@ t.test('explicit values are kept, not replaced by defaults', async (t) => {
   });
   t.equal(c.server.securePort, 0, 'port 0 (pick a free port) is valid');
   t.equal(c.server.bindAddress, '127.0.0.1');
-  t.equal(c.oidc.usernameClaim, 'email');
-  t.equal(c.oidc.usernamePrefix, '-');
-  t.strictSame(c.oidc.signingAlgs, ['ES256', 'PS512']);
+  t.equal(c.oidc!.usernameClaim, 'email');
+  t.equal(c.oidc!.usernamePrefix, '-');
+  t.strictSame(c.oidc!.signingAlgs, ['ES256', 'PS512']);
   t.equal(c.audit.logPath, '/var/log/kubegate/audit.log');
   t.strictSame(c.impersonation.requestHeader, {
     usernameHeaders: ['X-Front-User'],
@@ -239,15 +239,15 @@ t.test('loadConfig: file, env and flags', async (t) => {
 
   t.test('file alone', async (t) => {
     const { config, sources } = loadConfig(['--config', file('good.yaml')], {});
-    t.equal(config.oidc.clientId, 'from-file');
-    t.equal(config.oidc.usernameClaim, 'email');
-    t.equal(config.oidc.groupsClaim, 'groups');
+    t.equal(config.oidc!.clientId, 'from-file');
+    t.equal(config.oidc!.usernameClaim, 'email');
+    t.equal(config.oidc!.groupsClaim, 'groups');
     t.ok(sources.includes(`file ${file('good.yaml')}`));
   });
 
   t.test('KUBEGATE_CONFIG names the file', async (t) => {
     const { config } = loadConfig([], { KUBEGATE_CONFIG: file('good.yaml') });
-    t.equal(config.oidc.clientId, 'from-file');
+    t.equal(config.oidc!.clientId, 'from-file');
   });
 
   t.test('unknown keys in the file, top level and nested', async (t) => {
@@ -261,7 +261,7 @@ t.test('loadConfig: file, env and flags', async (t) => {
       t.equal(issues.filter((i) => i.startsWith(`${file(name)}: `)).length, 1, `${name} is named once`);
     }
     // the same file content, as a valid mapping, loads
-    t.equal(loadConfig(['--config', file('good.yaml')], {}).config.oidc.clientId, 'from-file');
+    t.equal(loadConfig(['--config', file('good.yaml')], {}).config.oidc!.clientId, 'from-file');
   });
 
   t.test('an empty file is an empty config', async (t) => {
@@ -271,10 +271,10 @@ t.test('loadConfig: file, env and flags', async (t) => {
 
   t.test('flags override the file and keep its other settings', async (t) => {
     const { config } = loadConfig(['--config', file('good.yaml'), '--oidc-client-id', 'from-flag', '--secure-port', '9443'], {});
-    t.equal(config.oidc.clientId, 'from-flag');
+    t.equal(config.oidc!.clientId, 'from-flag');
     t.equal(config.server.securePort, 9443);
-    t.equal(config.oidc.usernameClaim, 'email', 'file setting in the same section survives');
-    t.equal(config.oidc.groupsClaim, 'groups');
+    t.equal(config.oidc!.usernameClaim, 'email', 'file setting in the same section survives');
+    t.equal(config.oidc!.groupsClaim, 'groups');
     t.equal(config.server.tlsCertFile, '/etc/kubegate/tls.crt');
   });
 
@@ -287,29 +287,29 @@ t.test('loadConfig: file, env and flags', async (t) => {
       KUBEGATE_OIDC_REQUIRED_CLAIM: 'hd=example.com,tier=gold',
     };
     const fromEnv = loadConfig(['--config', file('ports.yaml')], env).config;
-    t.equal(fromEnv.oidc.clientId, 'from-env');
+    t.equal(fromEnv.oidc!.clientId, 'from-env');
     t.equal(fromEnv.server.securePort, 9443, 'env port beats file port 8444');
-    t.strictSame(fromEnv.oidc.signingAlgs, ['RS256', 'ES256']);
+    t.strictSame(fromEnv.oidc!.signingAlgs, ['RS256', 'ES256']);
     t.equal(fromEnv.identity.allowSystemNames, true);
-    t.strictSame(fromEnv.oidc.requiredClaims, { hd: 'example.com', tier: 'gold' });
+    t.strictSame(fromEnv.oidc!.requiredClaims, { hd: 'example.com', tier: 'gold' });
 
     const fromFlags = loadConfig(
       ['--config', file('ports.yaml'), '--oidc-client-id', 'from-flag', '--secure-port', '10443', '--oidc-signing-algs', 'PS256'],
       env,
     ).config;
-    t.equal(fromFlags.oidc.clientId, 'from-flag');
+    t.equal(fromFlags.oidc!.clientId, 'from-flag');
     t.equal(fromFlags.server.securePort, 10443);
-    t.strictSame(fromFlags.oidc.signingAlgs, ['PS256']);
+    t.strictSame(fromFlags.oidc!.signingAlgs, ['PS256']);
     t.equal(fromFlags.identity.allowSystemNames, true, 'env value not overridden by any flag stays');
 
     const fileOnly = loadConfig(['--config', file('ports.yaml')], {}).config;
     t.equal(fileOnly.server.securePort, 8444);
-    t.equal(fileOnly.oidc.clientId, 'from-file');
+    t.equal(fileOnly.oidc!.clientId, 'from-file');
   });
 
   t.test('an empty env variable does not override the file', async (t) => {
     const { config } = loadConfig(['--config', file('good.yaml')], { KUBEGATE_OIDC_CLIENT_ID: '' });
-    t.equal(config.oidc.clientId, 'from-file');
+    t.equal(config.oidc!.clientId, 'from-file');
   });
 
   t.test('bad env values name the path', async (t) => {
@@ -326,12 +326,12 @@ t.test('loadConfig: file, env and flags', async (t) => {
 t.test('flags', async (t) => {
   t.test('repeated --oidc-required-claim, value may contain =', async (t) => {
     const { config } = loadConfig([...minimalFlags, '--oidc-required-claim', 'a=b', '--oidc-required-claim', 'c=d=e'], {});
-    t.strictSame(config.oidc.requiredClaims, { a: 'b', c: 'd=e' });
+    t.strictSame(config.oidc!.requiredClaims, { a: 'b', c: 'd=e' });
   });
 
   t.test('--oidc-required-claim with an empty value is allowed', async (t) => {
     const { config } = loadConfig([...minimalFlags, '--oidc-required-claim', 'a='], {});
-    t.strictSame(config.oidc.requiredClaims, { a: '' });
+    t.strictSame(config.oidc!.requiredClaims, { a: '' });
   });
 
   t.test('malformed --oidc-required-claim', async (t) => {
@@ -430,18 +430,18 @@ t.test('the returned config is deeply frozen', async (t) => {
       (c as { oidc: unknown }).oidc = {};
     }, TypeError);
     t.throws(() => {
-      (c.oidc.signingAlgs as string[]).push('HS256');
+      (c.oidc!.signingAlgs as string[]).push('HS256');
     }, TypeError);
     t.throws(() => {
-      (c.oidc.requiredClaims as Record<string, string>).injected = 'x';
+      (c.oidc!.requiredClaims as Record<string, string>).injected = 'x';
     }, TypeError);
     t.equal(c.server.securePort, 8443, 'value unchanged');
   }
 
   // Freezing one result must not leak into the next (e.g. through shared default objects).
   const again = validateConfigOrThrow(raw);
-  t.strictSame(again.oidc.signingAlgs, ['RS256']);
-  t.strictSame(again.oidc.extraClaims, {});
+  t.strictSame(again.oidc!.signingAlgs, ['RS256']);
+  t.strictSame(again.oidc!.extraClaims, {});
 });
 
 t.test('client impersonation and break-glass elevation settings', async (t) => {

@@ -62,7 +62,7 @@ const configOf = (i: Install) => {
   return e;
 };
 /** Impersonate-Extra keys kubegate may send in this install: its own, and one per oidc.extraClaims key. */
-const extraKeys = (i: Install) => [...KUBEGATE_EXTRA_KEYS, ...Object.keys(configOf(i).config.oidc.extraClaims).map((k) => k.toLowerCase())].sort();
+const extraKeys = (i: Install) => [...KUBEGATE_EXTRA_KEYS, ...Object.keys(configOf(i).config.oidc!.extraClaims).map((k) => k.toLowerCase())].sort();
 /** Edit the ConfigMap's config.yaml as parsed YAML. */
 const editConfig = (i: Install, edit: (doc: Record<string, Record<string, unknown>>) => void) => {
   const e = configOf(i);

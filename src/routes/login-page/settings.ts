@@ -72,6 +72,9 @@ export function loginPageSettings(config: Readonly<Config>, readFile: (path: str
   // The schema requires publicUrl when enabled; this only narrows the type.
   if (page.publicUrl === undefined) throw new KubegateError('CONFIG_INVALID', 'loginPage.publicUrl: is required when the sign-in page is enabled');
   const publicUrl = new URL(page.publicUrl).origin;
+  // The schema requires the oidc section when enabled (not with --authentication-config); this only narrows the type.
+  const oidc = config.oidc;
+  if (oidc === undefined) throw new KubegateError('CONFIG_INVALID', 'loginPage.enabled: the sign-in page needs the oidc section');
   const read = (path: string, setting: string): Buffer => {
     try {
       return readFile(path);
@@ -92,22 +95,22 @@ export function loginPageSettings(config: Readonly<Config>, readFile: (path: str
     }
     cookieKey = deriveCookieKey(material);
   }
-  const issuerCa = config.oidc.caFile === undefined ? undefined : read(config.oidc.caFile, 'oidc.caFile').toString('utf8');
+  const issuerCa = oidc.caFile === undefined ? undefined : read(oidc.caFile, 'oidc.caFile').toString('utf8');
   const caFile = page.kubeconfig.certificateAuthorityFile;
   const certificateAuthority = caFile === undefined ? undefined : read(caFile, 'loginPage.kubeconfig.certificateAuthorityFile').toString('utf8');
   if (certificateAuthority !== undefined && !certificateAuthority.includes('-----BEGIN CERTIFICATE-----')) {
     throw new KubegateError('CONFIG_INVALID', `loginPage.kubeconfig.certificateAuthorityFile: ${caFile} holds no PEM certificate`);
   }
   return {
-    issuerUrl: config.oidc.issuerUrl,
+    issuerUrl: oidc.issuerUrl,
     issuerCa,
     publicUrl,
-    clientId: page.clientId ?? config.oidc.clientId,
+    clientId: page.clientId ?? oidc.clientId,
     clientSecret,
     clientAuthMethod: page.clientAuthMethod,
     scopes: page.scopes,
-    requiredClaims: config.oidc.requiredClaims,
-    signingAlgs: config.oidc.signingAlgs,
+    requiredClaims: oidc.requiredClaims,
+    signingAlgs: oidc.signingAlgs,
     flowTimeoutSeconds: page.flowTimeoutSeconds,
     cookieKey,
     kubeconfig: {
@@ -115,8 +118,8 @@ export function loginPageSettings(config: Readonly<Config>, readFile: (path: str
       server: publicUrl,
       certificateAuthority,
       command: page.kubeconfig.command,
-      issuerUrl: config.oidc.issuerUrl,
-      clientId: config.oidc.clientId,
+      issuerUrl: oidc.issuerUrl,
+      clientId: oidc.clientId,
       scopes: page.kubeconfig.scopes ?? page.scopes,
       grant: page.kubeconfig.grant,
       listenPort: page.kubeconfig.listenPort,
