@@ -204,11 +204,14 @@ t.test('in-process: the deadline, the size bound and a non-Status answer', async
   const stub = await startElevationApiStub({ serving });
   t.teardown(() => stub.close());
   const kubeconfig = writeKubeconfig(file('inproc.kubeconfig'), [{ name: 'prod', server: stub.url, caFile: pki.caFile, token: 'tok-alice' }]);
-  const client = createElevationClient({ kubeconfig, timeoutMs: 300, env: {} });
+  // A short deadline only where the stub never answers (it cannot expire too early there); a long one where
+  // an answer is expected, so a loaded machine cannot turn an answer into API_TIMEOUT.
+  const impatient = createElevationClient({ kubeconfig, timeoutMs: 300, env: {} });
+  const client = createElevationClient({ kubeconfig, timeoutMs: 60_000, env: {} });
   t.equal(client.url, `${stub.url}/kubegate/v1/elevations`);
 
   stub.answerNext({ method: 'GET' }, () => true); // never answers
-  const slow = await client.list().catch((e: unknown) => e);
+  const slow = await impatient.list().catch((e: unknown) => e);
   t.ok(slow instanceof KubegateApiError);
   t.match(slow, { code: 'API_TIMEOUT', transient: true });
 
