@@ -82,11 +82,12 @@ function applyValue(raw: Raw, spec: FlagSpec, value: unknown, origin: string, is
   let converted: unknown = value;
   switch (spec.type) {
     case 'port':
+    case 'count':
     case 'seconds': {
       const text = String(value);
       converted = /^\d+$/.test(text) ? Number(text) : NaN;
       if (Number.isNaN(converted)) {
-        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? 'a port number' : 'a whole number of seconds'}, got ${JSON.stringify(text)}`);
+        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? 'a port number' : spec.type === 'count' ? 'a whole number' : 'a whole number of seconds'}, got ${JSON.stringify(text)}`);
         return;
       }
       break;
