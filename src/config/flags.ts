@@ -54,6 +54,7 @@ export const FLAGS = {
   'max-token-lifetime': { path: 'security.maxTokenLifetime', type: 'string', help: 'Refuse tokens whose exp - iat exceeds this, e.g. 12h; tokens without iat too (default 0 = off).' },
   'required-amr': { path: 'security.requiredAmr', type: 'list', help: 'Comma-separated amr values; every token must carry one of them, e.g. mfa,hwk (default none).' },
   'required-acr': { path: 'security.requiredAcr', type: 'list', help: 'Comma-separated acr values; every token must carry one of them (default none).' },
+  'service-account-passthrough': { path: 'security.serviceAccountPassthrough.enabled', type: 'boolean', help: 'Accept Kubernetes service-account tokens: checked by TokenReview with kubegate\'s credential, then the service account is impersonated (default false: refused).' },
   'trusted-proxies': { path: 'security.trustedProxies', type: 'list', help: 'Comma-separated CIDRs of proxies whose X-Forwarded-For is believed for the client address (default none: the socket address).' },
   'max-connections': { path: 'security.connections.maxTotal', type: 'count', help: 'Open client connections in total; more are closed at once (default 20000; 0 = no cap).' },
   'max-connections-per-address': { path: 'security.connections.maxPerAddress', type: 'count', help: 'Open client connections per client address, trusted proxies exempt (default 0 = no cap).' },

@@ -215,6 +215,11 @@ const securitySchema = z
     requiredAmr: z.array(nonEmpty).default([]),
     /** Every request's token must carry one of these as `acr`. */
     requiredAcr: z.array(nonEmpty).default([]),
+    /**
+     * Off (default): a Kubernetes service-account token is refused, saying so. On: it is checked by a
+     * TokenReview with kubegate's credential (answers cached `cacheSeconds`) and the service account impersonated.
+     */
+    serviceAccountPassthrough: z.strictObject({ enabled: z.boolean().default(false), cacheSeconds: z.number().int().min(0).max(300).default(10) }).prefault({}),
     /** Peers whose X-Forwarded-For is believed for the client address (audit sourceIPs, rate limiting). */
     trustedProxies: z.array(cidr).default([]),
     /** The listener (needs a restart). */

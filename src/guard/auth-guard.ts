@@ -16,6 +16,7 @@ import { asKubegateError, KubegateError } from '../errors/errors.js';
 import type { SecurityConfig } from '../config/schema.js';
 import { addressKey } from './client-address.js';
 import { createFailureLimiter, type FailureLimiter } from './failure-limiter.js';
+import type { ServiceAccountReviewer } from './service-accounts.js';
 import { checkMfa, checkTokenLifetime, looksLikeServiceAccountToken, serviceAccountRefusal, type TokenPolicy } from './token-policy.js';
 
 export interface AuthGuardMetrics {
@@ -41,6 +42,8 @@ export interface AuthGuardOptions {
   now?: () => number;
   /** Keep this limiter's state (a reload that did not change the limits). */
   limiter?: FailureLimiter | undefined;
+  /** `security.serviceAccountPassthrough`: service-account tokens checked by TokenReview instead of refused. */
+  serviceAccounts?: ServiceAccountReviewer | undefined;
 }
 
 export function tokenPolicyOf(s: SecurityConfig): TokenPolicy {
@@ -85,11 +88,14 @@ export function createAuthGuard(s: SecurityConfig, opts: AuthGuardOptions = {}):
       }
       let authenticated: Authenticated;
       try {
-        authenticated = await authenticator.authenticate(token);
+        // With the passthrough on, a service-account token goes to the API server's TokenReview (the peek
+        // only routes it: the review decides), never to the OIDC verifier.
+        const serviceAccount = opts.serviceAccounts !== undefined && looksLikeServiceAccountToken(token);
+        authenticated = serviceAccount ? await opts.serviceAccounts!.authenticate(token) : await authenticator.authenticate(token);
         checkTokenLifetime(authenticated.session, policy.maxTokenLifetimeSeconds);
       } catch (thrown) {
         let err = asKubegateError(thrown);
-        if (err.code === 'AUTHN_INVALID_TOKEN' && looksLikeServiceAccountToken(token)) err = serviceAccountRefusal(err);
+        if (err.code === 'AUTHN_INVALID_TOKEN' && opts.serviceAccounts === undefined && looksLikeServiceAccountToken(token)) err = serviceAccountRefusal(err);
         throw fail(err);
       }
       // MFA last: a 403 about how the person logged in, not a failed authentication.

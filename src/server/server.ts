@@ -30,6 +30,7 @@ import { loadUpstream, type Upstream, type UpstreamSettings } from '../upstream/
 import { createAuthGuard } from '../guard/auth-guard.js';
 import { trustedProxies } from '../guard/client-address.js';
 import { guardConnections } from '../guard/connections.js';
+import { clientNodeTokenReview, createServiceAccountReviewer } from '../guard/service-accounts.js';
 import { createHandlers, type PipelineDeps } from './pipeline.js';
 import { answerPlainHttp, loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
 
@@ -109,7 +110,12 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const upgrades = createUpgradeForwarder(upstream);
   let loginPage = startLoginPage(config, log);
   const buildGuard = (c: Readonly<Config>, keep?: ReturnType<typeof createAuthGuard>['limiter']) =>
-    createAuthGuard(c.security, { metrics: { throttled: (by) => metrics.authenticationThrottled.inc({ by }) }, ...(opts.guard?.now && { now: opts.guard.now }), limiter: keep });
+    createAuthGuard(c.security, {
+      metrics: { throttled: (by) => metrics.authenticationThrottled.inc({ by }) },
+      ...(opts.guard?.now && { now: opts.guard.now }),
+      limiter: keep,
+      serviceAccounts: c.security.serviceAccountPassthrough.enabled ? createServiceAccountReviewer(clientNodeTokenReview(upstream.kubeConfig), { cacheSeconds: c.security.serviceAccountPassthrough.cacheSeconds }) : undefined,
+    });
   let guard = buildGuard(config);
   const trusted = trustedProxies(config.security.trustedProxies);
   const deps: PipelineDeps = {

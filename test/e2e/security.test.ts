@@ -165,3 +165,56 @@ t.test('token lifetime, MFA, untrusted X-Forwarded-For, plain HTTP', async (t) =
     t.ok(records.some((r) => r.annotations?.['kubegate.io/error'] === 'REQUEST_PLAIN_HTTP' && r.responseStatus.code === 400), 'audited');
   });
 });
+
+t.test('--service-account-passthrough: TokenReview with kubegate\'s credential, then the service account is impersonated', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const reviewed: string[] = [];
+  const sign = (name: string) =>
+    new SignJWT({ 'kubernetes.io': { namespace: 'default', serviceaccount: { name, uid: `uid-${name}` } }, sub: `system:serviceaccount:default:${name}` })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://kubernetes.default.svc.cluster.local')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('c'.repeat(32)));
+  const [ci, revoked, node] = await Promise.all([sign('ci'), sign('revoked'), sign('node-in-disguise')]);
+  h.fake.ownRoute('POST', '/apis/authentication.k8s.io/v1/tokenreviews', (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      const token = (JSON.parse(body) as { spec: { token: string } }).spec.token;
+      reviewed.push(token);
+      const status =
+        token === ci
+          ? { authenticated: true, user: { username: 'system:serviceaccount:default:ci', uid: 'uid-ci', groups: ['system:serviceaccounts', 'system:serviceaccounts:default', 'system:authenticated'], extra: { 'authentication.kubernetes.io/pod-name': ['ci-1'] } } }
+          : token === node
+            ? { authenticated: true, user: { username: 'system:node:n1', groups: ['system:nodes', 'system:authenticated'] } }
+            : { authenticated: false, error: 'token has been invalidated' };
+      const out = JSON.stringify({ kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status });
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+      res.end(out);
+    });
+  });
+  const k = await startExtraKubegate(h, { security: { serviceAccountPassthrough: { enabled: true } } });
+  t.teardown(() => k.close());
+  const send = (token: string) => k.send(PODS, { headers: [['Authorization', `Bearer ${token}`]] });
+
+  const before = h.fake.requests.length;
+  t.equal((await send(ci)).status, 200);
+  const seen = h.fake.requests.slice(before).find((q) => q.url === PODS);
+  t.same(seen?.all('authorization'), [`Bearer ${SA_TOKEN}`], 'forwarded with kubegate\'s credential');
+  t.same(seen?.all('impersonate-user'), ['system:serviceaccount:default:ci'], 'as the service account');
+  t.same(seen?.all('impersonate-group'), ['system:serviceaccounts', 'system:serviceaccounts:default']);
+  t.same(seen?.all('impersonate-uid'), ['uid-ci']);
+  t.same(seen?.rawHeaders.filter(([n]) => /^impersonate-extra-/i.test(n)), [], 'no extra');
+  t.equal((await send(ci)).status, 200);
+  t.equal(reviewed.filter((x) => x === ci).length, 1, 'the answer was reused (cached briefly)');
+
+  const refused = await send(revoked);
+  t.equal(refused.status, 401, 'a token the API server rejects');
+  t.equal((await send(node)).status, 401, 'a TokenReview identity that is not a service account never passes');
+  t.equal(h.fake.requests.filter((q) => q.url === PODS).length - h.fake.requests.slice(0, before).filter((q) => q.url === PODS).length, 2, 'only the two good requests were forwarded');
+  t.same(h.fake.violations, [], 'TokenReviews carried kubegate\'s credential and no impersonation');
+  const alice = await h.issuer.mintIdToken({ sub: 'alice-sub', claims: ALICE });
+  t.equal((await send(alice)).status, 200, 'OIDC tokens work as before');
+});
