@@ -122,7 +122,9 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
   });
   const records = new Map<string, AuditEvent>();
   const auditSink = { write: (e: AuditEvent) => void records.set(e.auditID, e), close: async () => {} };
-  const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Stream({ stream: new Writable({ write: (_c, _e, cb) => cb() }) })] });
+  // Errors kubegate logs (a 5xx says why there), kept to explain a failing case.
+  const errors: string[] = [];
+  const log = winston.createLogger({ level: 'error', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: new Writable({ write: (c, _e, cb) => (errors.push(String(c).trim()), cb()) }) })] });
   const kubegate = await startKubegate(config, { log, auditSink, metricsListener: false });
   t.teardown(() => kubegate.close());
   await kubegate.ready();
@@ -174,7 +176,7 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
       const before = h.fake.requests.length;
       const { status, auditId } = await exchange(head);
       outcomes[status] = (outcomes[status] ?? 0) + 1;
-      if (!expectedSet.includes(status)) throw new Error(`status ${status}, expected ${expectedSet.join(' or ')}`);
+      if (!expectedSet.includes(status)) throw new Error(`status ${status}, expected ${expectedSet.join(' or ')}; kubegate logged: ${errors.filter((e) => auditId !== undefined && e.includes(auditId)).join(' | ') || errors.slice(-3).join(' | ')}`);
       const expected = status;
       const upstream = h.fake.requests.slice(before);
       if (expected !== 200) {
