@@ -109,7 +109,9 @@ function render(l: Line, leading: string, trailing: string): string {
 t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const token = await h.issuer.mintIdToken({ sub: 'alice-sub', claims: ALICE });
+  // Signed by the provider's key for a day: a long run outlives a minted ID token (10 minutes).
+  const iat = Math.floor(Date.now() / 1000);
+  const token = await h.issuer.signWithProviderKey({ iss: h.issuer.issuer, aud: h.issuer.clientId, sub: 'alice-sub', ...ALICE, iat, exp: iat + 86_400 });
   const upstreamKubeconfig = join(h.pki.dir, 'fuzz-upstream.kubeconfig');
   writeFileSync(upstreamKubeconfig, kubeconfigYaml(h.fake.url, h.pki.caFile, SA_TOKEN));
   const serving = h.pki.server();
