@@ -7,7 +7,7 @@
 export interface FlagSpec {
   /** Dotted path in the config schema. */
   path: string;
-  type: 'string' | 'port' | 'seconds' | 'list' | 'keyValue' | 'boolean';
+  type: 'string' | 'port' | 'seconds' | 'count' | 'list' | 'keyValue' | 'boolean';
   help: string;
 }
 
@@ -49,6 +49,18 @@ export const FLAGS = {
   'login-page-scopes': { path: 'loginPage.scopes', type: 'list', help: 'Comma-separated scopes the page asks for and the kubeconfig passes to kubegate login (default openid,email,profile).' },
   'login-page-cookie-key-file': { path: 'loginPage.cookieKeyFile', type: 'string', help: 'File of >= 32 random bytes keying the sign-in flow cookie; needed with several replicas or workers (default: random per process).' },
   'login-page-kubeconfig-ca-file': { path: 'loginPage.kubeconfig.certificateAuthorityFile', type: 'string', help: 'CA of kubegate\'s serving certificate, embedded in the page\'s kubeconfig (default: none, system roots).' },
+  'auth-failure-rate-limit': { path: 'security.authFailureLimit.enabled', type: 'boolean', help: 'Answer 429 to a client address or token after too many failed authentications (default true).' },
+  'auth-failure-limit-per-minute': { path: 'security.authFailureLimit.perMinute', type: 'count', help: 'Failed authentications an address or token regains per minute (default 20).' },
+  'auth-failure-limit-burst': { path: 'security.authFailureLimit.burst', type: 'count', help: 'Failed authentications allowed in a row before 429 (default 10).' },
+  'max-token-lifetime': { path: 'security.maxTokenLifetime', type: 'string', help: 'Refuse tokens whose exp - iat exceeds this, e.g. 12h; tokens without iat too (default 0 = off).' },
+  'required-amr': { path: 'security.requiredAmr', type: 'list', help: 'Comma-separated amr values; every token must carry one of them, e.g. mfa,hwk (default none).' },
+  'required-acr': { path: 'security.requiredAcr', type: 'list', help: 'Comma-separated acr values; every token must carry one of them (default none).' },
+  'service-account-passthrough': { path: 'security.serviceAccountPassthrough.enabled', type: 'boolean', help: 'Accept Kubernetes service-account tokens: checked by TokenReview with kubegate\'s credential, then the service account is impersonated (default false: refused).' },
+  'trusted-proxies': { path: 'security.trustedProxies', type: 'list', help: 'Comma-separated CIDRs of proxies whose X-Forwarded-For is believed for the client address (default none: the socket address).' },
+  'max-connections': { path: 'security.connections.maxTotal', type: 'count', help: 'Open client connections in total; more are closed at once (default 20000; 0 = no cap).' },
+  'max-connections-per-address': { path: 'security.connections.maxPerAddress', type: 'count', help: 'Open client connections per client address, trusted proxies exempt (default 0 = no cap).' },
+  'client-header-timeout-seconds': { path: 'security.connections.headersTimeoutSeconds', type: 'seconds', help: 'A connection must finish TLS and send a request head within this (default 30).' },
+  'client-request-timeout-seconds': { path: 'security.connections.requestTimeoutSeconds', type: 'seconds', help: 'A request head and body must arrive within this; responses are not limited (default 300; 0 = none).' },
   'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, or - for stdout (default -).' },
 } as const satisfies Record<string, FlagSpec>;
 

@@ -96,11 +96,12 @@ function applyValue(raw: Raw, spec: FlagSpec, value: unknown, origin: string, is
   let converted: unknown = value;
   switch (spec.type) {
     case 'port':
+    case 'count':
     case 'seconds': {
       const text = String(value);
       converted = /^\d+$/.test(text) ? Number(text) : NaN;
       if (Number.isNaN(converted)) {
-        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? (spec.path === 'server.workers' ? 'a whole number' : 'a port number between 0 and 65535') : 'a whole number of seconds'}, not ${JSON.stringify(text)}`);
+        issues.push(`${spec.path} (${origin}): must be ${spec.type === 'port' ? (spec.path === 'server.workers' ? 'a whole number' : 'a port number between 0 and 65535') : spec.type === 'count' ? 'a whole number' : 'a whole number of seconds'}, not ${JSON.stringify(text)}`);
         return;
       }
       break;

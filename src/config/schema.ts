@@ -3,6 +3,7 @@
  * `validateConfig` is pure (no network, no files opened) and reports every problem at once, each
  * prefixed with its path and the flag that sets it.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { requestHeaderNameProblem } from '../net/header-names.js';
 
@@ -175,6 +176,88 @@ const loginPageSchema = z
   });
 
 /**
+ * A duration as people write it (`12h`, `90m`, `1h30m`, `45s`, `0` = off) or a number of seconds. → seconds.
+ */
+export function parseDurationSeconds(text: string): number | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t);
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(t);
+  if (!m || t === '') return undefined;
+  const [, d, h, min, sec] = m.map((v) => Number(v ?? 0));
+  return d! * 86400 + h! * 3600 + min! * 60 + sec!;
+}
+
+const durationSeconds = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const seconds = typeof value === 'number' ? value : parseDurationSeconds(value);
+  if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration like 12h, 90m, 1h30m or 0 (off), got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** `ADDRESS/BITS` (IPv4 or IPv6) or one address. */
+const cidr = z.string().superRefine((value, ctx) => {
+  const [address = '', bits, ...rest] = value.trim().split('/');
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  if (family === 0 || rest.length > 0 || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max))) {
+    ctx.addIssue({ code: 'custom', message: `must be an address range like 10.0.0.0/8, fd00::/8 or one address, got ${JSON.stringify(value)}` });
+  }
+});
+
+/**
+ * Policies against hostile clients (src/guard/): failed-authentication rate limiting, token lifetime and
+ * MFA requirements, which proxies' X-Forwarded-For is believed, and connection limits.
+ */
+const securitySchema = z
+  .strictObject({
+    /** Token buckets of FAILED authentications per client address and per token fingerprint; exhausted: 429. */
+    authFailureLimit: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Failures a key regains per minute (the bucket's refill rate). */
+        perMinute: z.number().int().min(1).max(1_000_000).default(20),
+        /** Failures allowed in a row before the refill rate applies (the bucket's size). */
+        burst: z.number().int().min(1).max(1_000_000).default(10),
+        /** Most addresses and token fingerprints tracked at once (least recently failed forgotten first). */
+        maxTrackedKeys: z.number().int().min(100).max(10_000_000).default(100_000),
+      })
+      .prefault({}),
+    /** Refuse tokens whose `exp - iat` exceeds this (tokens without `iat` too); 0: off. */
+    maxTokenLifetime: durationSeconds.default(0),
+    /** Every request's token must carry one of these in `amr` (or satisfy requiredAcr when both are set). */
+    requiredAmr: z.array(nonEmpty).default([]),
+    /** Every request's token must carry one of these as `acr`. */
+    requiredAcr: z.array(nonEmpty).default([]),
+    /**
+     * Off (default): a Kubernetes service-account token is refused, saying so. On: it is checked by a
+     * TokenReview with kubegate's credential (answers cached `cacheSeconds`) and the service account impersonated.
+     */
+    serviceAccountPassthrough: z.strictObject({ enabled: z.boolean().default(false), cacheSeconds: z.number().int().min(0).max(300).default(10) }).prefault({}),
+    /** Peers whose X-Forwarded-For is believed for the client address (audit sourceIPs, rate limiting). */
+    trustedProxies: z.array(cidr).default([]),
+    /** The listener (needs a restart). */
+    connections: z
+      .strictObject({
+        /** Open client connections in total; more are closed at once. 0: no cap. */
+        maxTotal: z.number().int().min(0).default(20_000),
+        /** Open client connections per address (trusted proxies exempt); 0: no cap. */
+        maxPerAddress: z.number().int().min(0).default(0),
+        /** A connection must complete TLS and send a whole request head within this; also between requests on it. */
+        headersTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+        /** A request (head and body) must be received within this; the response (a watch, exec) is not limited. 0: none. */
+        requestTimeoutSeconds: z.number().int().min(0).max(86400).default(300),
+      })
+      .prefault({})
+      .refine((c) => c.requestTimeoutSeconds === 0 || c.requestTimeoutSeconds >= c.headersTimeoutSeconds, {
+        message: 'requestTimeoutSeconds must be 0 or at least headersTimeoutSeconds',
+        path: ['requestTimeoutSeconds'],
+      }),
+  })
+  .prefault({});
+
+/**
  * `--authentication-config FILE`: a Kubernetes `AuthenticationConfiguration` (several issuers, CEL claim
  * rules and mappings; authn/auth-config.ts validates its content when it is loaded). Instead of the
  * `oidc:` section / `--oidc-*` flags, never with them (kube-apiserver refuses the combination too).
@@ -301,6 +384,7 @@ const configObject = z.strictObject({
       level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     })
     .prefault({}),
+  security: securitySchema,
   /** Break-glass elevation; absent: off (the elevation API answers 404). */
   elevation: elevationSchema.optional(),
   /** Revocation of users, groups and old tokens without a restart; absent: off. */
@@ -335,3 +419,4 @@ export type ElevationConfig = NonNullable<Config['elevation']>;
 export type ElevationRule = ElevationConfig['rules'][number];
 export type RevocationConfig = NonNullable<Config['revocation']>;
 export type LoginPageConfig = NonNullable<Config['loginPage']>;
+export type SecurityConfig = Config['security'];

@@ -14,12 +14,22 @@ export const ERROR_CODES = {
   AUTHN_INVALID_TOKEN: { status: 401, reason: 'Unauthorized', clientMessage: 'Unauthorized' },
   AUTHN_CLAIMS: { status: 401, reason: 'Unauthorized', clientMessage: 'Unauthorized' },
   AUTHN_PROVIDER_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the identity provider is unavailable' },
+  // token policies (src/guard/token-policy.ts): the client may know which rule its token breaks
+  AUTHN_SERVICE_ACCOUNT_TOKEN: {
+    status: 401,
+    reason: 'Unauthorized',
+    clientMessage: 'kubegate does not accept Kubernetes service-account tokens: sign in with your identity provider (kubegate login)',
+  },
+  AUTHN_TOKEN_LIFETIME: { status: 401, reason: 'Unauthorized', clientMessage: 'the token\'s lifetime (exp - iat) exceeds what kubegate accepts: get a shorter-lived token from your identity provider' },
+  AUTHN_THROTTLED: { status: 429, reason: 'TooManyRequests', clientMessage: 'too many failed authentication attempts from this client or with this token; retry later' },
+  MFA_REQUIRED: { status: 403, reason: 'Forbidden', clientMessage: 'kubegate requires a login with multi-factor authentication: sign in again with MFA (kubegate login --force)' },
   // identity policy (403)
   IDENTITY_RESERVED: { status: 403, reason: 'Forbidden', clientMessage: 'the mapped identity uses a reserved system: name' },
   IDENTITY_INVALID: { status: 403, reason: 'Forbidden', clientMessage: 'the mapped identity cannot be sent to the API server' },
   // routing / protocol
   REQUEST_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'unsupported request' },
   REQUEST_MALFORMED: { status: 400, reason: 'BadRequest', clientMessage: 'malformed request' },
+  REQUEST_PLAIN_HTTP: { status: 400, reason: 'BadRequest', clientMessage: 'Client sent an HTTP request to an HTTPS server.' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, reason: 'RequestHeaderFieldsTooLarge', clientMessage: 'request headers too large' },
   UPGRADE_UNSUPPORTED: { status: 400, reason: 'BadRequest', clientMessage: 'only WebSocket and SPDY/3.1 upgrades are supported' },
   // client impersonation (kubectl --as), checked by SubjectAccessReview
@@ -68,6 +78,8 @@ export class KubegateError extends Error {
   readonly details: Readonly<Record<string, string | number | boolean>>;
   /** A more precise message for the client (only for refusals whose reason the client may know). */
   private readonly clientDetail: string | undefined;
+  /** For 429: seconds the client should wait (`Retry-After`, `Status.details.retryAfterSeconds`). */
+  readonly retryAfterSeconds: number | undefined;
 
   /**
    * @param options.clientMessage what the client sees instead of the code's fixed message: e.g. which
@@ -79,7 +91,7 @@ export class KubegateError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, string | number | boolean>; clientMessage?: string } = {},
+    options: { cause?: unknown; details?: Record<string, string | number | boolean>; clientMessage?: string; retryAfterSeconds?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KubegateError';
@@ -88,6 +100,7 @@ export class KubegateError extends Error {
     this.details = Object.freeze({ ...(options.details ?? {}) });
     if (options.clientMessage !== undefined && this.status === 401 && code !== 'AUTHN_REVOKED') throw new TypeError(`${code}: authentication failures never carry a client message`);
     this.clientDetail = options.clientMessage;
+    this.retryAfterSeconds = options.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterSeconds));
   }
 
   get clientMessage(): string {
@@ -112,6 +125,8 @@ export interface KubernetesStatus {
   status: 'Failure';
   message: string;
   reason: string;
+  /** kube-apiserver's StatusDetails; kubegate sets only retryAfterSeconds (429). */
+  details?: { retryAfterSeconds: number };
   code: number;
 }
 
@@ -123,6 +138,7 @@ export function statusBody(err: KubegateError): KubernetesStatus {
     status: 'Failure',
     message: err.clientMessage,
     reason: err.reason,
+    ...(err.retryAfterSeconds !== undefined && { details: { retryAfterSeconds: err.retryAfterSeconds } }),
     code: err.status,
   };
 }

@@ -16,6 +16,7 @@ export function statusResponse(err: KubegateError, auditId: string | undefined):
   };
   if (auditId) headers['audit-id'] = auditId;
   if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="kubegate"';
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   return { body, headers };
 }
 

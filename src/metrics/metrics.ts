@@ -28,14 +28,37 @@ export interface Metrics {
   readonly auditRecords: Counter<'result'>;
   /** Configuration reloads by result (applied, refused). */
   readonly configReloads: Counter<'result'>;
+  /** Requests answered 429 by the failed-authentication rate limiter, by what was throttled (address, token). */
+  readonly authenticationThrottled: Counter<'by'>;
+  /** Client connections closed at once by a connection cap, by cap (total, per-address). */
+  readonly connectionsRefused: Counter<'reason'>;
   /** Set the source of the active-grants gauge (read at scrape time). */
   activeGrantsFrom(source: () => number): void;
+  /** Set the sources of the limiter's tracked-keys and the open-connections gauges (read at scrape time). */
+  guardFrom(sources: { trackedKeys: () => number; openConnections: () => number }): void;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
   let activeGrants: () => number = () => 0;
+  let guard = { trackedKeys: () => 0, openConnections: () => 0 };
+  new Gauge({
+    name: 'kubegate_authentication_throttle_tracked_keys',
+    help: 'Client addresses and token fingerprints the failed-authentication limiter tracks now (bounded).',
+    registers,
+    collect() {
+      this.set(guard.trackedKeys());
+    },
+  });
+  new Gauge({
+    name: 'kubegate_open_connections',
+    help: 'Client connections open now.',
+    registers,
+    collect() {
+      this.set(guard.openConnections());
+    },
+  });
   new Gauge({ name: 'kubegate_build_info', help: 'kubegate build information (always 1).', labelNames: ['version', 'node'], registers }).set({ version: VERSION, node: process.version }, 1);
   new Gauge({
     name: 'kubegate_elevation_active_grants',
@@ -62,8 +85,13 @@ export function createMetrics(): Metrics {
     reviewCache: new Counter({ name: 'kubegate_access_review_cache_lookups_total', help: 'SubjectAccessReview cache lookups by result.', labelNames: ['result'], registers }),
     auditRecords: new Counter({ name: 'kubegate_audit_records_total', help: 'Audit records by result.', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'kubegate_config_reloads_total', help: 'Configuration reloads by result.', labelNames: ['result'], registers }),
+    authenticationThrottled: new Counter({ name: 'kubegate_authentication_throttled_total', help: 'Requests refused with 429 after too many failed authentications, by what was throttled.', labelNames: ['by'], registers }),
+    connectionsRefused: new Counter({ name: 'kubegate_connections_refused_total', help: 'Client connections closed at once by a connection cap.', labelNames: ['reason'], registers }),
     activeGrantsFrom(source) {
       activeGrants = source;
+    },
+    guardFrom(sources) {
+      guard = sources;
     },
   };
 }

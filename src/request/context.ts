@@ -6,6 +6,11 @@ import type { SessionFacts, UserInfo } from '../identity/user.js';
 export interface RequestContext {
   readonly auditId: string;
   readonly receivedAt: Date;
+  /**
+   * The client's address: the socket's peer, or, when that peer is one of `security.trustedProxies`, the
+   * rightmost untrusted X-Forwarded-For hop (guard/client-address.ts). Audit `sourceIPs`, the failure
+   * limiter's key and the X-Forwarded-For sent upstream.
+   */
   readonly clientAddress: string;
   readonly method: string;
   readonly url: string;

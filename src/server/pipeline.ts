@@ -19,6 +19,8 @@ import { auditEvent } from '../audit/event.js';
 import { parseRequestInfo } from '../request/request-info.js';
 import type { AuditSink } from '../audit/sink.js';
 import type { Authenticator } from '../authn/authenticator.js';
+import type { AuthGuard } from '../guard/auth-guard.js';
+import { clientAddress, type TrustedProxies } from '../guard/client-address.js';
 import { bearerToken } from '../authn/bearer.js';
 import { asKubegateError, KubegateError } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
@@ -50,6 +52,10 @@ export interface PipelineDeps {
   requestHeaderNames: RequestHeaderNames;
   /** `impersonation.allowClientImpersonation`: honour `kubectl --as` where RBAC allows it. */
   allowClientImpersonation: boolean;
+  /** Failed-authentication rate limits and token policies around the authenticator (`security.*`). */
+  guard: AuthGuard;
+  /** `security.trustedProxies`: whose X-Forwarded-For is believed for the client address. */
+  trustedProxies: TrustedProxies;
   /** SubjectAccessReviews with kubegate's own credential (client impersonation checks). */
   reviewer: AccessReviewer;
   /** Break-glass grants; undefined when elevation is not configured. */
@@ -68,6 +74,8 @@ export interface Handlers {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A request Node's HTTP parser refused (`clientError`): answered 400/431 and audited. */
   unparsable(err: NodeJS.ErrnoException, socket: Duplex): void;
+  /** Plain HTTP sent to the TLS port (`socket` is the raw TCP connection): answered 400 and audited. */
+  plainHttp(socket: Duplex): void;
   /** Requests whose audit record is not written yet. */
   inflight(): number;
   /**
@@ -114,12 +122,12 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       if (health !== undefined) return void answerHealth(deps, health, res, draining);
       // The sign-in page is how a person without a token gets one: kubegate's own, before authentication.
       if (deps.loginPage?.handles(req.url ?? '/')) return void deps.loginPage.handle(req, res);
-      const ctx = newContext(req, req.socket.remoteAddress);
+      const ctx = newContext(req, clientAddress(req.socket.remoteAddress, forwardedFor(req.rawHeaders), deps.trustedProxies));
       const ex = responseExchange(ctx, res, record, clientGone(ctx));
       track(ex, handleRequest(deps, ex, req, res));
     },
     upgrade(req, socket, head) {
-      const ctx = newContext(req, req.socket.remoteAddress);
+      const ctx = newContext(req, clientAddress(req.socket.remoteAddress, forwardedFor(req.rawHeaders), deps.trustedProxies));
       const ex = socketExchange(ctx, socket, record, clientGone(ctx));
       track(ex, handleUpgrade(deps, ex, req, socket, head), true);
     },
@@ -127,7 +135,16 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       const ctx = unparsableContext(err, (socket as { remoteAddress?: string }).remoteAddress);
       const ex = socketExchange(ctx, socket, record, clientGone(ctx));
       ex.stopWatching();
-      const refusal = refused(deps, ctx, undefined, new KubegateError(err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED', `unparsable request: ${err.code}`));
+      const refusal = refused(deps, ex, undefined, new KubegateError(err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED', `unparsable request: ${err.code}`));
+      ex.statusSent(refusal.status);
+      writeStatus(socket, refusal, ctx.auditId);
+      track(ex, Promise.resolve());
+    },
+    plainHttp(socket) {
+      const ctx = context('', '', (socket as { remoteAddress?: string }).remoteAddress, undefined);
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      ex.stopWatching();
+      const refusal = refused(deps, ex, undefined, new KubegateError('REQUEST_PLAIN_HTTP', 'plain HTTP on the HTTPS port'));
       ex.statusSent(refusal.status);
       writeStatus(socket, refusal, ctx.auditId);
       track(ex, Promise.resolve());
@@ -166,7 +183,7 @@ async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMess
     // 6. Forward, streaming both ways.
     await deps.forwarder.forward(req, res, headers, limits, ex);
   } catch (thrown) {
-    const err = refused(deps, ctx, req, thrown);
+    const err = refused(deps, ex, req, thrown);
     if (!ex.clientGone) sendError(res, err, ctx.auditId);
   }
 }
@@ -188,12 +205,12 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
     if (ex.clientGone) return;
     // 6. One dedicated upstream connection; the record is written when the session ends.
     const outcome = await deps.upgrades.forward(req, socket, early.length > 0 ? Buffer.concat([head, early]) : head, headers, limits, ex);
-    if (outcome.error) refused(deps, ctx, req, outcome.error);
+    if (outcome.error) refused(deps, ex, req, outcome.error);
     ex.annotate('kubegate.io/session-duration-seconds', (outcome.durationMs / 1000).toFixed(3));
     ex.annotate('kubegate.io/bytes-from-client', String(outcome.bytesFromClient));
     ex.annotate('kubegate.io/bytes-to-client', String(outcome.bytesToClient));
   } catch (thrown) {
-    const err = refused(deps, ctx, req, thrown);
+    const err = refused(deps, ex, req, thrown);
     ex.stopWatching();
     if (ex.clientGone) return;
     ex.statusSent(err.status);
@@ -201,9 +218,12 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
   }
 }
 
-/** Stage 3, shared by both paths: the bearer ID token → the person and how they logged in. */
+/**
+ * Stage 3, shared by both paths: the bearer ID token → the person and how they logged in, under the
+ * failed-authentication rate limits and the token policies (guard/auth-guard.ts).
+ */
 async function authenticate(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, upgrade: UpgradeProtocol | undefined): Promise<void> {
-  const { user, session } = await deps.authenticator.authenticate(bearerToken(req, { websocket: upgrade === 'websocket' }));
+  const { user, session } = await deps.guard.authenticate(deps.authenticator, () => bearerToken(req, { websocket: upgrade === 'websocket' }), ctx.clientAddress);
   ctx.user = user;
   ctx.session = session;
 }
@@ -280,23 +300,43 @@ async function impersonationTarget(deps: PipelineDeps, person: UserInfo, req: In
   return authorizeImpersonation(person, asked, deps.reviewer);
 }
 
-/** Record and log why a request was refused; returns the coded error to send. */
-function refused(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage | undefined, thrown: unknown): KubegateError {
+/** Longest refusal reason kept in the audit record. */
+const AUDIT_REASON_MAX = 300;
+
+/**
+ * Record and log why a request was refused; returns the coded error to send. The precise reason (the
+ * error's message: "token rejected: \"exp\" claim timestamp check failed", "unknown kid", …; never a token)
+ * goes to the operational log at info (error for 5xx) under the audit ID, and to the audit record as
+ * `kubegate.io/error-reason`; the client sees only the code's message.
+ */
+function refused(deps: PipelineDeps, ex: Exchange, req: IncomingMessage | undefined, thrown: unknown): KubegateError {
   const err = asKubegateError(thrown);
+  const ctx = ex.ctx;
   ctx.errorCode = err.code;
+  ex.annotate('kubegate.io/error-reason', err.message.length > AUDIT_REASON_MAX ? `${err.message.slice(0, AUDIT_REASON_MAX)}…` : err.message);
   if (req !== undefined && ctx.strippedImpersonation.length === 0 && ctx.strippedRequestHeaders.length === 0) {
     // Refused before hygiene ran: still record which identity headers the client tried.
     const tried = clientIdentityHeaders(req.rawHeaders, deps.requestHeaderNames);
     ctx.strippedImpersonation = tried.impersonation;
     ctx.strippedRequestHeaders = tried.requestHeaders;
   }
+  // Details first: a detail named like a field below (jose's `reason`) must not replace it.
+  const { reason: check, ...details } = err.details;
   deps.log.log(err.status >= 500 ? 'error' : 'info', 'request refused', {
+    ...details,
+    ...(check !== undefined && { check }),
     auditID: ctx.auditId,
     code: err.code,
     reason: err.message,
-    ...err.details,
   });
   return err;
+}
+
+/** Every X-Forwarded-For value, in order (only believed from a trusted proxy). */
+function forwardedFor(rawHeaders: readonly string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'x-forwarded-for') values.push(rawHeaders[i + 1]!);
+  return values;
 }
 
 function newContext(req: IncomingMessage, clientAddress: string | undefined): RequestContext {

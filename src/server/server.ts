@@ -30,8 +30,12 @@ import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createAccessReviewer } from '../upstream/access-review.js';
 import { loadUpstream, type Upstream, type UpstreamSettings } from '../upstream/upstream.js';
+import { createAuthGuard } from '../guard/auth-guard.js';
+import { trustedProxies } from '../guard/client-address.js';
+import { guardConnections } from '../guard/connections.js';
+import { clientNodeTokenReview, createServiceAccountReviewer } from '../guard/service-accounts.js';
 import { createHandlers, type PipelineDeps } from './pipeline.js';
-import { loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
+import { answerPlainHttp, loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
 
 /** What a reload did. */
 export interface ReloadResult {
@@ -47,6 +51,7 @@ const RESTART_ONLY: [string, (c: Readonly<Config>) => unknown][] = [
   ['audit', (c) => c.audit],
   ['elevation.store', (c) => [c.elevation === undefined, c.elevation?.store]],
   ['revocation.store', (c) => [c.revocation === undefined, c.revocation?.store]],
+  ['security.connections', (c) => c.security.connections],
 ];
 
 export interface RunningKubegate {
@@ -91,6 +96,8 @@ export interface StartOptions {
   elevation?: { store?: ElevationStore; now?: () => number };
   /** Test hooks for revocation: a store instead of the configured one, a clock. */
   revocation?: { store?: RevocationStore; now?: () => number };
+  /** Test hook: the failed-authentication limiter's clock (ms) instead of Date.now. */
+  guard?: { now?: () => number };
 }
 
 /** @throws KubegateError CONFIG_INVALID / UPSTREAM_CONFIG / AUDIT_UNAVAILABLE / LISTEN_FAILED when start-up cannot complete. */
@@ -113,7 +120,18 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const forwarder = createForwarder(upstream, { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
   let loginPage = startLoginPage(config, log);
+  const buildGuard = (c: Readonly<Config>, keep?: ReturnType<typeof createAuthGuard>['limiter']) =>
+    createAuthGuard(c.security, {
+      metrics: { throttled: (by) => metrics.authenticationThrottled.inc({ by }) },
+      ...(opts.guard?.now && { now: opts.guard.now }),
+      limiter: keep,
+      serviceAccounts: c.security.serviceAccountPassthrough.enabled ? createServiceAccountReviewer(clientNodeTokenReview(upstream.kubeConfig), { cacheSeconds: c.security.serviceAccountPassthrough.cacheSeconds }) : undefined,
+    });
+  let guard = buildGuard(config);
+  const trusted = trustedProxies(config.security.trustedProxies);
   const deps: PipelineDeps = {
+    guard,
+    trustedProxies: trusted,
     loginPage,
     authenticator,
     upstream,
@@ -145,6 +163,13 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       deps.limits = next.proxy;
       applied.push('proxy');
     }
+    if (changed((c) => ({ ...c.security, connections: undefined }))) {
+      // The limiter keeps what it knows unless its own settings changed.
+      guard = buildGuard(next, changed((c) => c.security.authFailureLimit) ? undefined : guard.limiter);
+      deps.guard = guard;
+      deps.trustedProxies = trustedProxies(next.security.trustedProxies);
+      applied.push('security');
+    }
     if (changed((c) => c.impersonation)) {
       deps.requestHeaderNames = next.impersonation.requestHeader;
       deps.allowClientImpersonation = next.impersonation.allowClientImpersonation;
@@ -174,11 +199,34 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       applied.push('revocation.admins');
     }
     // What is in force now: the new settings, but the restart-only ones as they were.
-    current = { ...next, server: current.server, upstream: current.upstream, audit: current.audit, elevation: elevationRestart ? current.elevation : next.elevation, revocation: needsRestart.includes('revocation.store') ? current.revocation : next.revocation };
+    current = {
+      ...next,
+      server: current.server,
+      upstream: current.upstream,
+      audit: current.audit,
+      elevation: elevationRestart ? current.elevation : next.elevation,
+      revocation: needsRestart.includes('revocation.store') ? current.revocation : next.revocation,
+      security: { ...next.security, connections: current.security.connections },
+    };
     return { applied, needsRestart };
   };
 
-  const server = https.createServer({ ...serving, minVersion: TLS_MIN_VERSION });
+  // Slow clients: a connection must finish TLS and send a request head within headersTimeout, and the whole
+  // request (head and body) within requestTimeout. Node applies both to receiving the request only: a
+  // watch or exec response after it is not limited (and an upgraded socket leaves the HTTP server).
+  const conn = config.security.connections;
+  const server = https.createServer({
+    ...serving,
+    minVersion: TLS_MIN_VERSION,
+    handshakeTimeout: conn.headersTimeoutSeconds * 1000,
+    headersTimeout: conn.headersTimeoutSeconds * 1000,
+    requestTimeout: conn.requestTimeoutSeconds * 1000,
+    // How often Node checks those timeouts (its default, 30 s, would let them run late by as much).
+    connectionsCheckingInterval: Math.min(1000, conn.headersTimeoutSeconds * 500),
+  });
+  const connections = guardConnections(server, { maxTotal: conn.maxTotal, maxPerAddress: conn.maxPerAddress }, trusted, (reason) => metrics.connectionsRefused.inc({ reason }));
+  metrics.guardFrom({ trackedKeys: () => deps.guard.trackedKeys(), openConnections: () => connections.open() });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket) => answerPlainHttp(err, tlsSocket, handlers.plainHttp));
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

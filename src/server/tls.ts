@@ -4,6 +4,8 @@
  * files match again. Reads config `server.tlsCertFile` and `server.tlsPrivateKeyFile`.
  */
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
@@ -44,4 +46,18 @@ export function watchServingCert(server: tls.Server, certFile: string, keyFile: 
     unwatchFile(certFile, reload);
     unwatchFile(keyFile, reload);
   };
+}
+
+/**
+ * A client that speaks plain HTTP to the TLS port (`http://` in a kubeconfig) gets an HTTP 400 saying so,
+ * as kube-apiserver answers ("Client sent an HTTP request to an HTTPS server."), instead of a dropped
+ * connection. OpenSSL recognises a plain request line as the first record (ERR_SSL_HTTP_REQUEST); only
+ * then is the answer written in clear on the TCP connection under the failed TLS socket. The TLS path
+ * itself is untouched: this runs on a failed handshake only. Any other handshake failure is dropped.
+ */
+export function answerPlainHttp(err: NodeJS.ErrnoException, tlsSocket: tls.TLSSocket, answer: (raw: Duplex) => void): void {
+  // Node keeps the TCP socket a TLS socket wraps as `_parent` (not public API; a test pins it).
+  const raw = (tlsSocket as unknown as { _parent?: unknown })._parent;
+  if (err.code === 'ERR_SSL_HTTP_REQUEST' && raw instanceof Socket && raw.writable) return answer(raw);
+  tlsSocket.destroy();
 }

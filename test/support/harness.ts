@@ -37,9 +37,9 @@ export interface Harness {
 
 export interface HarnessOptions {
   /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
-  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown> };
-  /** Start hooks passed to startKubegate (e.g. an elevation clock). */
-  start?: Pick<StartOptions, 'elevation' | 'revocation'>;
+  config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown>; security?: Record<string, unknown> };
+  /** Start hooks passed to startKubegate (e.g. an elevation clock, the rate limiter's clock). */
+  start?: Pick<StartOptions, 'elevation' | 'revocation' | 'guard'>;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -57,6 +57,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),
     ...(opts.config?.elevation ? { elevation: opts.config.elevation } : {}),
     ...(opts.config?.revocation ? { revocation: opts.config.revocation } : {}),
+    // Many tests send dozens of bad tokens from 127.0.0.1: the default failure limit (burst 10) would answer
+    // them 429. Tests of the limiter pass their own `security.authFailureLimit`.
+    security: { authFailureLimit: { burst: 100_000 }, ...opts.config?.security },
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
   });

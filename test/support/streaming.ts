@@ -166,7 +166,7 @@ export interface ExtraKubegate {
  * A second kubegate in front of the harness's fake API server, with extra settings (e.g.
  * `{ proxy: { requestTimeoutSeconds: 1 } }`); same issuer, identity mapping and credentials as the harness's.
  */
-export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown>; serverPath?: string }): Promise<ExtraKubegate> {
+export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown>; security?: Record<string, unknown>; serverPath?: string }): Promise<ExtraKubegate> {
   const tag = Math.random().toString(36).slice(2);
   const upstreamKubeconfig = join(h.pki.dir, `upstream-${tag}.kubeconfig`);
   writeFileSync(upstreamKubeconfig, kubeconfigYaml(h.fake.url + (extra.serverPath ?? ''), h.pki.caFile, SA_TOKEN));
@@ -181,6 +181,7 @@ export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<str
     ...(extra.impersonation ? { impersonation: extra.impersonation } : {}),
     ...(extra.elevation ? { elevation: extra.elevation } : {}),
     ...(extra.revocation ? { revocation: extra.revocation } : {}),
+    security: { authFailureLimit: { burst: 100_000 }, ...extra.security },
   });
   const log = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: new Writable({ write: (_c, _e, cb) => cb() }) })] });
   const kubegate = await startKubegate(config, { log });
