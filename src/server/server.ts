@@ -7,7 +7,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
-import { createAuditSink, type AuditSink } from '../audit/sink.js';
+import type { AuditOutput } from '../audit/sink.js';
+import { startAuditTrail, type AuditTrail } from '../audit/trail.js';
 import { createOidcAuthenticator } from '../authn/oidc.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
@@ -77,8 +78,8 @@ export interface StartOptions {
   log: Logger;
   /** Test hook for the in-cluster upstream (service-account files under this prefix). */
   upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
-  /** Where audit events go, for embedders (default: the sink `audit.logPath` names). */
-  auditSink?: AuditSink;
+  /** Where audit records go, for embedders (default: the backends `audit.*` names; in a worker, the primary). */
+  auditOutput?: AuditOutput;
   /** The metrics registry to fill (default: a new one). */
   metrics?: Metrics;
   /** Serve /metrics on `server.metricsBindAddress` (default true; a `--workers` worker leaves it to the primary). */
@@ -94,7 +95,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
   const oidcCa = config.oidc.caFile === undefined ? undefined : readFileOrThrow(config.oidc.caFile, 'oidc.caFile');
   const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, ...opts.upstream }, log);
-  const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
+  const audit = await startAuditTrail(config, { log, metrics, output: opts.auditOutput });
   let authenticator = buildAuthenticator(config, oidcCa, metrics, log);
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
@@ -328,7 +329,7 @@ function buildReviewer(config: Readonly<Config>, upstream: Upstream, metrics: Me
 }
 
 /** The grant service over the configured store, its expiry sweep, notifications and audit records. */
-function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink, log: Logger, hook: StartOptions['elevation']) {
+function startElevation(e: ElevationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, hook: StartOptions['elevation']) {
   const store = hook?.store ?? (e.store.type === 'kubernetes' ? createKubeElevationStore({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
   store.ready().then(
     () => log.info('elevation store in sync', { store: e.store.type }),
