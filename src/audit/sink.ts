@@ -81,6 +81,9 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
   let pending: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closing = false;
+  // Rotation jobs under way (renaming, gzipping): close() waits for them.
+  let rotations = 0;
+  let rotated: (() => void) | undefined;
   const setOk = (value: boolean) => {
     if (ok === value) return;
     ok = value;
@@ -97,7 +100,8 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
     const rotatedName = (time: Date | number | null, index?: number) => {
       if (time === null) return file;
       const at = (time instanceof Date ? time : new Date()).toISOString().replace(/:/g, '-').replace('Z', '');
-      return `${stem}-${at}${index && index > 1 ? `-${index}` : ''}${ext}`;
+      // (rotating-file-stream adds no .gz to names a generator makes)
+      return `${stem}-${at}${index && index > 1 ? `-${index}` : ''}${ext}${s.compress ? '.gz' : ''}`;
     };
     const stream = createStream(rotatedName, {
       path: dir,
@@ -106,8 +110,11 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
       ...(s.maxBackups > 0 && { maxFiles: s.maxBackups, history: `.${file}.history` }),
       ...(s.compress && { compress: 'gzip' }),
     });
+    stream.on('rotation', () => rotations++);
     stream.on('rotated', () => {
+      rotations--;
       if (s.maxAgeDays > 0) removeOld(dir, stem, ext, file, s.maxAgeDays, log);
+      if (rotations === 0) rotated?.();
     });
     stream.on('warning', (err: Error) => log.warn('audit log rotation warning', { error: err.message }));
     stream.on('error', (err: Error) => {
@@ -175,7 +182,10 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
       if (s2 === undefined || toStdout) return Promise.resolve();
       return new Promise<void>((resolve) => {
         s2.once('error', () => resolve());
-        s2.end(() => resolve());
+        s2.end(() => {
+          if (rotations === 0) resolve();
+          else rotated = resolve;
+        });
       });
     },
   };
