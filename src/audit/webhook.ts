@@ -10,7 +10,8 @@
  * at a minute), its records staying in the buffer, so nothing is lost while the buffer has room. A
  * record that finds the buffer full is dropped, counted and logged, and the backend is unhealthy (for
  * fail-closed) until a POST succeeds again with room in the buffer. In `blocking` mode the backend is
- * unhealthy from the first failed POST until one succeeds.
+ * unhealthy from the first failed POST until one succeeds. close() sends what is buffered at once; if the
+ * receiver still fails after {@link SHUTDOWN_TRIES} quick tries, the rest is counted as dropped.
  */
 import { readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
@@ -34,6 +35,8 @@ export interface WebhookTarget {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** Attempts at shutdown before what is still buffered is given up (and counted). */
+const SHUTDOWN_TRIES = 3;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The receiver named by a kubeconfig. @throws KubegateError CONFIG_INVALID naming the file and what is wrong. */
@@ -77,6 +80,7 @@ export function createWebhookBackend(s: WebhookSettings, target: WebhookTarget, 
   let failures = 0;
   let ok = true;
   let closing = false;
+  let closingFailures = 0;
   let idle: (() => void) | undefined;
   const maxBatch = s.mode === 'blocking' ? 1 : s.batchMaxSize;
   const setOk = (value: boolean) => {
@@ -119,10 +123,14 @@ export function createWebhookBackend(s: WebhookSettings, target: WebhookTarget, 
         if (s.mode === 'blocking') setOk(false);
         const delay = Math.min(s.initialBackoffMs * 2 ** (failures - 1), MAX_BACKOFF_MS);
         log.warn('audit webhook failed; retrying', { error: err.message, records: batch.length, buffered: buffer.length, retryInMs: delay });
-        if (closing && failures >= 3) {
-          events.dropped(name, buffer.length, 'the audit webhook was still failing at shutdown');
-          buffer.length = 0;
-          return idle?.();
+        if (closing) {
+          // Shutting down: a few quick retries, then the loss is counted rather than holding the exit.
+          if (++closingFailures >= SHUTDOWN_TRIES) {
+            events.dropped(name, buffer.length, 'the audit webhook was still failing at shutdown');
+            buffer.length = 0;
+            return idle?.();
+          }
+          return schedule(Math.min(delay, 1000));
         }
         schedule(delay);
       },
@@ -155,9 +163,10 @@ export function createWebhookBackend(s: WebhookSettings, target: WebhookTarget, 
       if (buffer.length === 0 && !inFlight) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idle = resolve;
-        if (timer !== undefined && failures === 0) send();
-        else if (!inFlight && timer === undefined) send();
-        timer?.ref?.();
+        // Send now, whatever the batch wait or backoff said.
+        clearTimeout(timer);
+        timer = undefined;
+        send();
       });
     },
   };
