@@ -5,7 +5,7 @@
  * annotation, which repeats them) wherever a Secret appears (a single object, a SecretList, any List's
  * items, a watch event's object), the token of a TokenReview (`spec.token`, `status`) and of a
  * TokenRequest (`status.token`). A body sent to or from the secrets resource that is not a Secret,
- * SecretList, Status or DeleteOptions (a patch, a Table) is not recorded at all: kubegate cannot tell
+ * SecretList, WatchEvent, Status or DeleteOptions (a patch, a Table) is not recorded at all: kubegate cannot tell
  * which of its parts are secret. Bodies that are not identity-encoded JSON are not recorded either.
  * Each omission is explained by the returned note (an annotation on the record).
  */
@@ -18,7 +18,7 @@ export interface ObjectRefLike {
 
 export const REDACTED = '[redacted by kubegate]';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-const SAFE_KINDS_FOR_SECRETS = new Set(['Secret', 'SecretList', 'Status', 'DeleteOptions']);
+const SAFE_KINDS_FOR_SECRETS = new Set(['Secret', 'SecretList', 'Status', 'DeleteOptions', 'WatchEvent']);
 
 export interface RecordedObject {
   object?: unknown;
