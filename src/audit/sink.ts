@@ -36,6 +36,8 @@ export interface BackendEvents {
   dropped(backend: string, count: number, why: string): void;
   /** A backend became healthy or unhealthy. */
   health(backend: string, healthy: boolean): void;
+  /** A backend started (healthy). */
+  started?(backend: string): void;
 }
 
 export function fanOut(backends: AuditBackend[]): AuditOutput {

@@ -87,6 +87,9 @@ export function backendEvents(log: Logger, metrics: AuditMetrics | undefined, on
         log.error('audit records dropped', { backend, reason: why, droppedSoFar: before + count });
       }
     },
+    started(backend) {
+      metrics?.auditBackendHealthy.set({ backend }, 1);
+    },
     health(backend, healthy) {
       metrics?.auditBackendHealthy.set({ backend }, healthy ? 1 : 0);
       if (healthy) {
@@ -129,6 +132,7 @@ export async function openAuditOutput(config: Readonly<Config>, events: BackendE
       ),
     );
   }
+  for (const b of backends) events.started?.(b.name);
   return fanOut(backends);
 }
 
