@@ -1,6 +1,7 @@
 /**
- * Audit records shaped like Kubernetes `audit.k8s.io/v1` Events (level Metadata), so the tools that read
- * kube-apiserver audit logs read kubegate's. Never carries a token or a request/response body.
+ * Audit records shaped like Kubernetes `audit.k8s.io/v1` Events, so the tools that read kube-apiserver
+ * audit logs read kubegate's. Never carries a token; bodies only at the Request/RequestResponse levels,
+ * parsed and with every secret value taken out (audit/redact.ts).
  *
  * The record says what really happened (see request/exchange.ts): `responseStatus.code` is the status
  * kubegate sent, or 499 when the client left before any status was sent (kube-apiserver would record a
@@ -8,7 +9,10 @@
  * request ended and whether the API server ever saw it.
  */
 import type { UserInfo } from '../identity/user.js';
+import type { AuditDecision, CapturedBody, Level, Stage } from '../request/audit-types.js';
 import type { Outcome, RequestContext } from '../request/context.js';
+import type { PolicyAttributes } from './policy.js';
+import { recordedObject } from './redact.js';
 
 /** The code recorded for a request whose client left before any status was sent (nginx's convention). */
 export const CLIENT_CLOSED_REQUEST = 499;
@@ -23,9 +27,9 @@ export interface AuditUser {
 export interface AuditEvent {
   kind: 'Event';
   apiVersion: 'audit.k8s.io/v1';
-  level: 'Metadata';
+  level: Level;
   auditID: string;
-  stage: 'ResponseComplete' | 'Panic';
+  stage: Stage;
   requestURI: string;
   verb: string;
   user: AuditUser;
@@ -41,40 +45,21 @@ export interface AuditEvent {
     subresource?: string;
   };
   responseStatus: { metadata: Record<string, never>; code: number; status?: 'Failure'; reason?: string; message?: string };
+  requestObject?: unknown;
+  responseObject?: unknown;
   requestReceivedTimestamp: string;
   stageTimestamp: string;
   annotations?: Record<string, string>;
 }
 
+/** Any record a sink writes: a RequestReceived record has no responseStatus yet. */
+export type AuditRecord = Omit<AuditEvent, 'responseStatus'> & { responseStatus?: AuditEvent['responseStatus'] };
+
 export function auditEvent(ctx: RequestContext, outcome: Outcome, now: Date = new Date()): AuditEvent {
-  const info = ctx.info;
   const code = outcome.statusSent ?? (outcome.kind === 'client-gone' ? CLIENT_CLOSED_REQUEST : 500);
-  const event: AuditEvent = {
-    kind: 'Event',
-    apiVersion: 'audit.k8s.io/v1',
-    level: 'Metadata',
-    auditID: ctx.auditId,
-    stage: 'ResponseComplete',
-    requestURI: ctx.url,
-    verb: info.verb,
-    user: ctx.user ? auditUser(ctx.user) : {},
-    sourceIPs: [ctx.clientAddress],
-    responseStatus: { metadata: {}, code },
-    requestReceivedTimestamp: ctx.receivedAt.toISOString(),
-    stageTimestamp: now.toISOString(),
-  };
+  // An internal failure (a bug, not a refusal) is kube-apiserver's Panic stage.
+  const event: AuditEvent = { ...baseEvent(ctx, ctx.errorCode === 'INTERNAL' ? 'Panic' : 'ResponseComplete', outcome.audit, now), responseStatus: { metadata: {}, code } };
   if (ctx.impersonated) event.impersonatedUser = auditUser(ctx.impersonated);
-  if (ctx.userAgent) event.userAgent = ctx.userAgent;
-  if (info.isResourceRequest) {
-    const ref: NonNullable<AuditEvent['objectRef']> = {};
-    if (info.resource) ref.resource = info.resource;
-    if (info.namespace) ref.namespace = info.namespace;
-    if (info.name) ref.name = info.name;
-    if (info.apiGroup) ref.apiGroup = info.apiGroup;
-    if (info.apiVersion) ref.apiVersion = info.apiVersion;
-    if (info.subresource) ref.subresource = info.subresource;
-    event.objectRef = ref;
-  }
   const annotations: Record<string, string> = {
     ...outcome.annotations,
     'kubegate.io/outcome': outcome.kind,
@@ -95,8 +80,82 @@ export function auditEvent(ctx: RequestContext, outcome: Outcome, now: Date = ne
   if (ctx.strippedRequestHeaders.length > 0) {
     annotations['kubegate.io/stripped-requestheader-headers'] = [...new Set(ctx.strippedRequestHeaders)].join(',');
   }
+  const level = event.level;
+  if (outcome.requestBody && (level === 'Request' || level === 'RequestResponse')) {
+    attachBody(event, 'requestObject', outcome.requestBody, outcome.audit, annotations, 'kubegate.io/request-object');
+  }
+  if (outcome.responseBody && level === 'RequestResponse') {
+    attachBody(event, 'responseObject', outcome.responseBody, outcome.audit, annotations, 'kubegate.io/response-object');
+  }
   event.annotations = annotations;
   return event;
+}
+
+/** A record of an earlier stage: RequestReceived (nothing answered yet) or ResponseStarted (the status so far). */
+export function stageEvent(ctx: RequestContext, stage: 'RequestReceived' | 'ResponseStarted', detail: { decision?: AuditDecision; code?: number; annotations?: Readonly<Record<string, string>> }, now: Date = new Date()): AuditRecord {
+  const event = baseEvent(ctx, stage, detail.decision, now);
+  if (stage === 'ResponseStarted') {
+    if (ctx.impersonated) event.impersonatedUser = auditUser(ctx.impersonated);
+    event.responseStatus = { metadata: {}, code: detail.code ?? 200 };
+  }
+  if (detail.annotations && Object.keys(detail.annotations).length > 0) event.annotations = { ...detail.annotations };
+  return event;
+}
+
+function baseEvent(ctx: RequestContext, stage: Stage, decision: AuditDecision | undefined, now: Date): AuditRecord {
+  const info = ctx.info;
+  const event: AuditRecord = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: decision?.level ?? 'Metadata',
+    auditID: ctx.auditId,
+    stage,
+    requestURI: ctx.url,
+    verb: info.verb,
+    user: ctx.user ? auditUser(ctx.user) : {},
+    sourceIPs: [ctx.clientAddress],
+    requestReceivedTimestamp: ctx.receivedAt.toISOString(),
+    stageTimestamp: now.toISOString(),
+  };
+  if (ctx.userAgent) event.userAgent = ctx.userAgent;
+  if (info.isResourceRequest) {
+    const ref: NonNullable<AuditEvent['objectRef']> = {};
+    if (info.resource) ref.resource = info.resource;
+    if (info.namespace) ref.namespace = info.namespace;
+    if (info.name) ref.name = info.name;
+    if (info.apiGroup) ref.apiGroup = info.apiGroup;
+    if (info.apiVersion) ref.apiVersion = info.apiVersion;
+    if (info.subresource) ref.subresource = info.subresource;
+    event.objectRef = ref;
+  }
+  return event;
+}
+
+function attachBody(event: AuditRecord, field: 'requestObject' | 'responseObject', body: CapturedBody, decision: AuditDecision | undefined, annotations: Record<string, string>, note: string): void {
+  if (body.truncated) return void (annotations[note] = 'not recorded: larger than the capture limit (audit.maxBodyBytes)');
+  if (!body.complete || body.bytes === undefined) return void (annotations[note] = 'not recorded: the body did not arrive in full');
+  const ref = event.objectRef;
+  const recorded = recordedObject(body.bytes, body.contentType, body.contentEncoding, ref && { resource: ref.resource, subresource: ref.subresource, apiGroup: ref.apiGroup ?? '' }, decision?.omitManagedFields ?? false);
+  if (recorded.note) annotations[note] = recorded.note;
+  if (recorded.object !== undefined) event[field] = recorded.object;
+}
+
+/** What the audit policy matches on, read from a record (so every record, elevation events too, is judged alike). */
+export function policyAttributes(event: AuditRecord): PolicyAttributes {
+  const ref = event.objectRef;
+  const q = event.requestURI.indexOf('?');
+  return {
+    username: event.user.username,
+    groups: event.user.groups ?? [],
+    verb: event.verb,
+    resourceRequest: ref !== undefined,
+    path: q < 0 ? event.requestURI : event.requestURI.slice(0, q),
+    apiGroup: ref?.apiGroup ?? '',
+    resource: ref?.resource,
+    subresource: ref?.subresource,
+    namespace: ref?.namespace,
+    name: ref?.name,
+  };
 }
 
 function auditUser(u: UserInfo): AuditUser {

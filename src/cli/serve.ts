@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { startKubegate, type RunningKubegate } from '../server/server.js';
+import { startPrimaryAudit } from '../audit/trail.js';
 import { watchConfigFile } from '../config/watch.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { VERSION } from '../version/version.js';
@@ -97,6 +98,8 @@ async function supervise(config: Readonly<Config>, log: Logger): Promise<number>
       ? undefined
       : await startMetricsListener(config.server.metricsBindAddress, async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }));
   if (metricsListener) log.info('metrics for every worker', { url: `${metricsListener.url}/metrics` });
+  // One audit writer: the workers send their records here (audit/cluster.ts).
+  const audit = await startPrimaryAudit(config, log);
   const fork = () => cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
@@ -120,6 +123,7 @@ async function supervise(config: Readonly<Config>, log: Logger): Promise<number>
     ),
   );
   await metricsListener?.close();
+  await audit.close();
   return 0;
 }
 

@@ -14,7 +14,7 @@ export interface FlagSpec {
 export const FLAGS = {
   'bind-address': { path: 'server.bindAddress', type: 'string', help: 'Address to listen on (default 0.0.0.0).' },
   'secure-port': { path: 'server.securePort', type: 'port', help: 'HTTPS port (default 8443; 0 picks a free port).' },
-  workers: { path: 'server.workers', type: 'port', help: 'Worker processes sharing the port, one per core is typical (default 1).' },
+  workers: { path: 'server.workers', type: 'count', help: 'Worker processes sharing the port, one per core is typical (default 1).' },
   'tls-cert-file': { path: 'server.tlsCertFile', type: 'string', help: 'Serving certificate (PEM, may include the chain). Reloaded when it changes.' },
   'tls-private-key-file': { path: 'server.tlsPrivateKeyFile', type: 'string', help: 'Serving private key (PEM). Reloaded when it changes.' },
   'metrics-bind-address': { path: 'server.metricsBindAddress', type: 'string', help: 'Prometheus /metrics listener, HOST:PORT (default 127.0.0.1:9090); 0 turns it off.' },
@@ -61,7 +61,23 @@ export const FLAGS = {
   'max-connections-per-address': { path: 'security.connections.maxPerAddress', type: 'count', help: 'Open client connections per client address, trusted proxies exempt (default 0 = no cap).' },
   'client-header-timeout-seconds': { path: 'security.connections.headersTimeoutSeconds', type: 'seconds', help: 'A connection must finish TLS and send a request head within this (default 30).' },
   'client-request-timeout-seconds': { path: 'security.connections.requestTimeoutSeconds', type: 'seconds', help: 'A request head and body must arrive within this; responses are not limited (default 300; 0 = none).' },
-  'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, or - for stdout (default -).' },
+  'audit-log-path': { path: 'audit.logPath', type: 'string', help: 'Audit log file, - for stdout, or none (webhook only) (default -).' },
+  'audit-policy-file': { path: 'audit.policyFile', type: 'string', help: 'audit.k8s.io/v1 Policy file, as kube-apiserver\'s (default: Metadata for every request, RequestReceived omitted).' },
+  'audit-log-maxsize': { path: 'audit.logMaxSize', type: 'count', help: 'Rotate the audit log file at this many megabytes (default 100; 0 = never).' },
+  'audit-log-maxage': { path: 'audit.logMaxAge', type: 'count', help: 'Delete rotated audit log files older than this many days (default 0 = keep).' },
+  'audit-log-maxbackup': { path: 'audit.logMaxBackup', type: 'count', help: 'Keep at most this many rotated audit log files (default 0 = all).' },
+  'audit-log-compress': { path: 'audit.logCompress', type: 'boolean', help: 'gzip rotated audit log files (default false).' },
+  'audit-log-mode': { path: 'audit.logMode', type: 'string', help: 'blocking (each record written as it happens) or batch (default blocking).' },
+  'audit-log-batch-max-size': { path: 'audit.logBatchMaxSize', type: 'count', help: 'batch mode: most records per write (default 400).' },
+  'audit-log-batch-max-wait': { path: 'audit.logBatchMaxWaitSeconds', type: 'seconds', help: 'batch mode: longest wait before a partial batch is written, seconds (default 1).' },
+  'audit-max-body-bytes': { path: 'audit.maxBodyBytes', type: 'count', help: 'Largest request/response body recorded at the Request/RequestResponse levels (default 262144).' },
+  'audit-fail-closed': { path: 'audit.failClosed', type: 'boolean', help: 'Refuse new requests with 503 while the audit trail cannot be written (default false: serve and count losses).' },
+  'audit-webhook-config-file': { path: 'audit.webhook.configFile', type: 'string', help: 'Kubeconfig naming the audit webhook receiver (server URL, certificate-authority, optional client cert or token).' },
+  'audit-webhook-mode': { path: 'audit.webhook.mode', type: 'string', help: 'batch or blocking (default batch).' },
+  'audit-webhook-batch-buffer-size': { path: 'audit.webhook.batchBufferSize', type: 'count', help: 'Records buffered for the webhook before new ones are dropped (default 10000).' },
+  'audit-webhook-batch-max-size': { path: 'audit.webhook.batchMaxSize', type: 'count', help: 'Most records per webhook POST (default 400).' },
+  'audit-webhook-batch-max-wait': { path: 'audit.webhook.batchMaxWaitSeconds', type: 'seconds', help: 'Longest wait before a partial batch is POSTed, seconds (default 30).' },
+  'audit-webhook-initial-backoff': { path: 'audit.webhook.initialBackoffSeconds', type: 'seconds', help: 'First retry delay after a failed webhook POST, doubling up to 60 s (default 10).' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;

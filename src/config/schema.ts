@@ -391,10 +391,44 @@ const configObject = z.strictObject({
   revocation: revocationSchema.optional(),
   /** The sign-in page at /kubegate/login; absent or not enabled: off. */
   loginPage: loginPageSchema.optional(),
+  /** The audit trail (audit/): flags named like kube-apiserver's `--audit-*`. */
   audit: z
     .strictObject({
-      /** A file path, or `-` for stdout. */
+      /** A file path, `-` for stdout, or `none` (only the webhook). */
       logPath: nonEmpty.default('-'),
+      /** An audit.k8s.io/v1 Policy file; unset: Metadata for everything, RequestReceived omitted. */
+      policyFile: nonEmpty.optional(),
+      /** Rotate the log file at this many megabytes (kube-apiserver's effective default, lumberjack's 100); 0: never. */
+      logMaxSize: z.number().int().min(0).max(1_000_000).default(100),
+      /** Delete rotated files older than this many days; 0: keep them regardless of age. */
+      logMaxAge: z.number().int().min(0).max(36_500).default(0),
+      /** Keep at most this many rotated files; 0: keep all. */
+      logMaxBackup: z.number().int().min(0).max(100_000).default(0),
+      /** gzip rotated files. */
+      logCompress: z.boolean().default(false),
+      /** blocking: each record is written as it happens; batch: records are gathered and written together. */
+      logMode: z.enum(['blocking', 'batch']).default('blocking'),
+      logBatchMaxSize: z.number().int().min(1).max(100_000).default(400),
+      logBatchMaxWaitSeconds: z.number().positive().max(3600).default(1),
+      /** Largest request or response body recorded at the Request/RequestResponse levels, in bytes. */
+      maxBodyBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(256 * 1024),
+      /** Refuse new requests with 503 while the trail cannot be written (default: serve, count the losses). */
+      failClosed: z.boolean().default(false),
+      /** kube-apiserver's --audit-webhook-*: POST EventList batches to the receiver a kubeconfig names. */
+      webhook: z
+        .strictObject({
+          configFile: nonEmpty,
+          mode: z.enum(['batch', 'blocking']).default('batch'),
+          batchBufferSize: z.number().int().min(1).max(10_000_000).default(10_000),
+          batchMaxSize: z.number().int().min(1).max(100_000).default(400),
+          batchMaxWaitSeconds: z.number().positive().max(3600).default(30),
+          initialBackoffSeconds: z.number().positive().max(3600).default(10),
+        })
+        .optional(),
+    })
+    .superRefine((a, ctx) => {
+      if (a.logPath === 'none' && a.webhook === undefined) ctx.addIssue({ code: 'custom', path: ['logPath'], message: 'is none but no webhook is configured: the audit trail would go nowhere' });
+      if (a.webhook && a.webhook.batchMaxSize > a.webhook.batchBufferSize) ctx.addIssue({ code: 'custom', path: ['webhook', 'batchMaxSize'], message: `must not exceed webhook.batchBufferSize (${a.webhook.batchBufferSize})` });
     })
     .prefault({}),
 }).superRefine((c, ctx) => {

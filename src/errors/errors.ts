@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', clientMessage: 'the Kubernetes API server did not answer in time' },
   UPSTREAM_FAILED: { status: 502, reason: 'InternalError', clientMessage: 'the request to the Kubernetes API server failed' },
   UPSTREAM_CREDENTIALS: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'kubegate has no usable credentials for the API server' },
+  // audit (--audit-fail-closed): the trail cannot be written, so nothing is served unrecorded
+  AUDIT_FAILING: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'kubegate cannot write its audit trail; try again later' },
   INTERNAL: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },
   // start-up (never reach a client)
   CONFIG_INVALID: { status: 500, reason: 'InternalError', clientMessage: 'internal error' },

@@ -24,8 +24,12 @@ export interface Metrics {
   readonly tokenCache: Counter<'result'>;
   /** SubjectAccessReview cache lookups by result (hit, miss). */
   readonly reviewCache: Counter<'result'>;
-  /** Audit records by result (written, dropped). */
+  /** Audit records by result (written: handed to the output after the policy; dropped: lost by a backend). */
   readonly auditRecords: Counter<'result'>;
+  /** Audit records a backend (log, webhook) could not keep. */
+  readonly auditDropped: Counter<'backend'>;
+  /** 1 while an audit backend keeps every record, 0 while it is losing them. */
+  readonly auditBackendHealthy: Gauge<'backend'>;
   /** Configuration reloads by result (applied, refused). */
   readonly configReloads: Counter<'result'>;
   /** Requests answered 429 by the failed-authentication rate limiter, by what was throttled (address, token). */
@@ -84,6 +88,8 @@ export function createMetrics(): Metrics {
     tokenCache: new Counter({ name: 'kubegate_token_cache_lookups_total', help: 'Verified-token cache lookups by result.', labelNames: ['result'], registers }),
     reviewCache: new Counter({ name: 'kubegate_access_review_cache_lookups_total', help: 'SubjectAccessReview cache lookups by result.', labelNames: ['result'], registers }),
     auditRecords: new Counter({ name: 'kubegate_audit_records_total', help: 'Audit records by result.', labelNames: ['result'], registers }),
+    auditDropped: new Counter({ name: 'kubegate_audit_dropped_records_total', help: 'Audit records an audit backend could not keep, by backend.', labelNames: ['backend'], registers }),
+    auditBackendHealthy: new Gauge({ name: 'kubegate_audit_backend_healthy', help: 'Whether an audit backend keeps every record (1) or is losing them (0).', labelNames: ['backend'], registers }),
     configReloads: new Counter({ name: 'kubegate_config_reloads_total', help: 'Configuration reloads by result.', labelNames: ['result'], registers }),
     authenticationThrottled: new Counter({ name: 'kubegate_authentication_throttled_total', help: 'Requests refused with 429 after too many failed authentications, by what was throttled.', labelNames: ['by'], registers }),
     connectionsRefused: new Counter({ name: 'kubegate_connections_refused_total', help: 'Client connections closed at once by a connection cap.', labelNames: ['reason'], registers }),

@@ -5,6 +5,7 @@
  */
 import type { ClientRequest, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import httpProxy from 'http-proxy';
+import { tapBody } from '../audit/capture.js';
 import { KubegateError } from '../errors/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Exchange } from '../request/exchange.js';
@@ -12,7 +13,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
 
 /** What forwarding needs of the request's lifecycle owner. */
-export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded' | 'ctx' | 'onStop'>;
+export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded' | 'ctx' | 'onStop' | 'responseStarted' | 'captureLimit' | 'captured'>;
 
 export interface Forwarder {
   /**
@@ -48,6 +49,8 @@ export function createForwarder(upstream: Upstream, opts: ForwarderOptions = {})
   const responses = new WeakMap<IncomingMessage, IncomingMessage>();
   // The upstream request of each forwarded request, once http-proxy has created it.
   const attach = new WeakMap<IncomingMessage, (proxyReq: ClientRequest) => void>();
+  // The lifecycle owner of each forwarded request and whether it is long-running (audit stages, body capture).
+  const scopes = new WeakMap<IncomingMessage, { scope: ForwardScope; longRunning: boolean }>();
 
   // http-proxy emits this when the upstream request gets its connection, before headers are written.
   proxy.on('proxyReq', (proxyReq, req) => {
@@ -74,6 +77,17 @@ export function createForwarder(upstream: Upstream, opts: ForwarderOptions = {})
     // header that is already set, and would otherwise set keep-alive).
     if (draining?.()) proxyRes.headers.connection = 'close';
     proxyRes.statusMessage = '';
+    const owner = scopes.get(req);
+    if (owner) {
+      // RequestResponse: a copy of the answer as it passes (never a watch or a log stream).
+      const limit = owner.longRunning ? 0 : owner.scope.captureLimit('response');
+      if (limit > 0) {
+        const tap = tapBody(proxyRes, limit, proxyRes.headers);
+        owner.scope.captured('response', tap.result);
+      }
+      // A watch or log stream is on record (ResponseStarted) as soon as it starts.
+      if (owner.longRunning) owner.scope.responseStarted(proxyRes.statusCode);
+    }
     if (proxyRes.headers['content-length'] !== undefined) return;
     queueMicrotask(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
@@ -128,6 +142,7 @@ export function createForwarder(upstream: Upstream, opts: ForwarderOptions = {})
         const options: httpProxy.ServerOptions = { target: upstream.target, agent: upstream.agent() };
         if (limits.idleMs > 0) options.proxyTimeout = limits.idleMs;
         startedAt.set(req, { at: process.hrtime.bigint(), verb: scope.ctx.info.verb });
+        scopes.set(req, { scope, longRunning: limits.longRunning });
         proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
           clearTimeout(maxTimer);
           if (scope.signal.aborted) return resolve();
@@ -140,6 +155,10 @@ export function createForwarder(upstream: Upstream, opts: ForwarderOptions = {})
           const code = timedOut.has(req) ? 'UPSTREAM_TIMEOUT' : UNREACHABLE.has(err.code ?? '') ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_FAILED';
           reject(new KubegateError(code, `forwarding to the API server failed: ${err.code ?? err.message}`, { cause: err, details: { errno: err.code ?? 'unknown' } }));
         });
+        // Request/RequestResponse: a copy of the body as it streams upstream. http-proxy has piped the
+        // request synchronously above; this only listens alongside (no delay, backpressure untouched).
+        const requestLimit = scope.captureLimit('request');
+        if (requestLimit > 0) scope.captured('request', tapBody(req, requestLimit, headers as Record<string, string | undefined>).result);
       });
     },
     close() {

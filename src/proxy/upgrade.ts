@@ -37,6 +37,8 @@ export interface UpgradeScope {
   statusSent(code: number): void;
   /** What to do when kubegate shuts down during the session. */
   onStop(fn: () => void): void;
+  /** The session started (101): it is on record (ResponseStarted) while it runs. */
+  responseStarted?(code: number): void;
 }
 
 export interface UpgradeForwarder {
@@ -151,6 +153,7 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
             if (outcome.statusCode !== undefined) return void upstreamSocket.destroy();
             sent(101);
             withAuditId(res);
+            scope.responseStarted?.(101);
             // Count bytes only once http-proxy has piped the sockets ('open'): a 'data' listener added
             // now would switch the upstream socket to flowing before http-proxy unshifts the bytes that
             // arrived with the 101, and they would go to the counter alone, never to the client.

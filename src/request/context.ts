@@ -1,3 +1,4 @@
+import type { AuditDecision, CapturedBody } from './audit-types.js';
 import type { RequestInfo } from './request-info.js';
 import type { ErrorCode } from '../errors/errors.js';
 import type { SessionFacts, UserInfo } from '../identity/user.js';
@@ -53,4 +54,9 @@ export interface Outcome {
   forwarded: boolean;
   /** Extra annotations a stage attached (e.g. upgrade byte counts). */
   annotations: Readonly<Record<string, string>>;
+  /** How the audit policy treats the request (absent when the exchange has no audit hooks). */
+  audit?: AuditDecision;
+  /** Bodies captured for the Request and RequestResponse levels. */
+  requestBody?: CapturedBody;
+  responseBody?: CapturedBody;
 }

@@ -11,13 +11,32 @@
  * Stages never hook socket events to decide the outcome themselves: they read `clientGone` after each
  * `await` (and stop: nothing is forwarded or answered for a client that has gone), listen to `signal`
  * to release what they opened, and report `endedBy()` when they end a response themselves.
+ *
+ * Audit stages (with {@link AuditHooks}): that one final record is the ResponseComplete (or Panic) record.
+ * Before it, and only before it, come RequestReceived (written once the person is known, `received()`,
+ * or just before the final record for a request refused earlier) and, for a long-running request,
+ * ResponseStarted (written when its response starts, `responseStarted()`). Every record of a request
+ * carries its audit ID; the policy decides which are kept.
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { AuditDecision, CapturedBody } from './audit-types.js';
 import type { RequestContext, Outcome, OutcomeKind } from './context.js';
 
 /** What a finished exchange hands to whoever writes the audit record. */
 export type OnRecord = (ctx: RequestContext, outcome: Outcome) => void;
+
+/** How the audit trail takes part in a request's lifecycle (audit/trail.ts implements it). */
+export interface AuditHooks {
+  /** The policy's decision for a request (its person known, or never to be known). */
+  decide(ctx: RequestContext): AuditDecision;
+  /** Largest body captured for Request/RequestResponse, in bytes. */
+  readonly maxBodyBytes: number;
+  /** Write a record of an earlier stage (the policy may omit it). */
+  stage(ctx: RequestContext, stage: 'RequestReceived' | 'ResponseStarted', detail: { decision: AuditDecision; code?: number; annotations: Readonly<Record<string, string>> }): void;
+}
+
+export type BodyKind = 'request' | 'response';
 
 export interface Exchange {
   readonly ctx: RequestContext;
@@ -34,6 +53,14 @@ export interface Exchange {
   /** kubegate is shutting down: run the onStop handlers (once). */
   stop(): void;
   annotate(key: string, value: string): void;
+  /** The person is known (authenticated): the policy decides the level; RequestReceived is written. */
+  received(): void;
+  /** A long-running response started (a watch's headers, a 101): ResponseStarted is written, once. */
+  responseStarted(code: number): void;
+  /** Bytes of the request or response body to capture for the record (0: none). */
+  captureLimit(kind: BodyKind): number;
+  /** Where the captured body will be read from when the record is written. */
+  captured(kind: BodyKind, body: () => CapturedBody): void;
   /** The pipeline is done with the request. Call exactly once (in a `finally`). */
   settle(): void;
   /** Resolves once the audit record has been written. */
@@ -61,7 +88,7 @@ interface Core {
   gone(): void;
 }
 
-function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => void): Core {
+function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => void, hooks: AuditHooks | undefined): Core {
   const controller = new AbortController();
   let clientGone = false;
   let forwarded = false;
@@ -74,13 +101,28 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
   const annotations: Record<string, string> = {};
   let markRecorded!: () => void;
   const recorded = new Promise<void>((resolve) => (markRecorded = resolve));
+  let decision: AuditDecision | undefined;
+  let startedWritten = false;
+  const bodies: Partial<Record<BodyKind, () => CapturedBody>> = {};
+
+  /** Decide (once) and write RequestReceived: when the person is known, or before the final record. */
+  const receive = () => {
+    if (hooks === undefined || decision !== undefined || written) return;
+    decision = hooks.decide(ctx);
+    hooks.stage(ctx, 'RequestReceived', { decision, annotations });
+  };
 
   const writeIfDone = () => {
     if (written || !settled || !closed) return;
+    receive();
     written = true;
     stopHandlers = [];
     const kind: OutcomeKind = ended ?? (clientGone ? 'client-gone' : ctx.errorCode !== undefined ? 'refused' : 'completed');
-    onRecord(ctx, { kind, statusSent: statusAtClose, forwarded, annotations });
+    const outcome: Outcome = { kind, statusSent: statusAtClose, forwarded, annotations };
+    if (decision !== undefined) outcome.audit = decision;
+    if (bodies.request) outcome.requestBody = bodies.request();
+    if (bodies.response) outcome.responseBody = bodies.response();
+    onRecord(ctx, outcome);
     markRecorded();
   };
 
@@ -93,6 +135,21 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
     markForwarded: () => void (forwarded = true),
     endedBy: (kind) => void (ended ??= kind),
     annotate: (key, value) => void (annotations[key] = value),
+    received: receive,
+    responseStarted(code) {
+      if (hooks === undefined || startedWritten || written) return;
+      startedWritten = true;
+      receive();
+      hooks.stage(ctx, 'ResponseStarted', { decision: decision!, code, annotations });
+    },
+    captureLimit(kind) {
+      if (hooks === undefined || decision === undefined) return 0;
+      const wanted = kind === 'request' ? decision.level === 'Request' || decision.level === 'RequestResponse' : decision.level === 'RequestResponse';
+      return wanted ? hooks.maxBodyBytes : 0;
+    },
+    captured(kind, body) {
+      bodies[kind] = body;
+    },
     onStop(fn) {
       if (stopHandlers === undefined) fn();
       else stopHandlers.push(fn);
@@ -127,15 +184,15 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
 }
 
 /** An exchange over an ordinary request: done when `res` closes. */
-export function responseExchange(ctx: RequestContext, res: ServerResponse, onRecord: OnRecord, onClientGone: () => void): Exchange {
-  const core = openCore(ctx, onRecord, onClientGone);
+export function responseExchange(ctx: RequestContext, res: ServerResponse, onRecord: OnRecord, onClientGone: () => void, hooks?: AuditHooks): Exchange {
+  const core = openCore(ctx, onRecord, onClientGone, hooks);
   res.once('close', () => core.connectionDone(res.headersSent ? res.statusCode : undefined, !res.writableFinished));
   return core.ex;
 }
 
 /** An exchange over a protocol upgrade: done when the client socket closes. */
-export function socketExchange(ctx: RequestContext, socket: Duplex, onRecord: OnRecord, onClientGone: () => void): SocketExchange {
-  const core = openCore(ctx, onRecord, onClientGone);
+export function socketExchange(ctx: RequestContext, socket: Duplex, onRecord: OnRecord, onClientGone: () => void, hooks?: AuditHooks): SocketExchange {
+  const core = openCore(ctx, onRecord, onClientGone, hooks);
   let status: number | undefined;
   let watching = true;
   const early: Buffer[] = [];

@@ -17,7 +17,7 @@ import type { Logger } from 'winston';
 import type { Metrics } from '../metrics/metrics.js';
 import { auditEvent } from '../audit/event.js';
 import { parseRequestInfo } from '../request/request-info.js';
-import type { AuditSink } from '../audit/sink.js';
+import type { AuditTrail } from '../audit/trail.js';
 import type { Authenticator } from '../authn/authenticator.js';
 import type { AuthGuard } from '../guard/auth-guard.js';
 import { clientAddress, type TrustedProxies } from '../guard/client-address.js';
@@ -65,7 +65,7 @@ export interface PipelineDeps {
   metrics: Pick<Metrics, 'requests' | 'authenticationFailures' | 'inflight' | 'auditRecords'>;
   /** The sign-in page (`/kubegate/login…`): answered before authentication, never forwarded. */
   loginPage?: Pick<LoginPage, 'handles' | 'handle'> | undefined;
-  audit: AuditSink;
+  audit: AuditTrail;
   log: Logger;
 }
 
@@ -95,7 +95,6 @@ export function createHandlers(deps: PipelineDeps): Handlers {
   const record = (ctx: RequestContext, outcome: Outcome) => {
     const event = auditEvent(ctx, outcome);
     deps.audit.write(event);
-    deps.metrics.auditRecords.inc({ result: 'written' });
     deps.metrics.requests.inc({ verb: event.verb, resource: ctx.info.resource ?? '', code: String(event.responseStatus.code), outcome: outcome.kind });
     if (ctx.errorCode?.startsWith('AUTHN_')) deps.metrics.authenticationFailures.inc({ reason: ctx.errorCode });
   };
@@ -123,17 +122,17 @@ export function createHandlers(deps: PipelineDeps): Handlers {
       // The sign-in page is how a person without a token gets one: kubegate's own, before authentication.
       if (deps.loginPage?.handles(req.url ?? '/')) return void deps.loginPage.handle(req, res);
       const ctx = newContext(req, clientAddress(req.socket.remoteAddress, forwardedFor(req.rawHeaders), deps.trustedProxies));
-      const ex = responseExchange(ctx, res, record, clientGone(ctx));
+      const ex = responseExchange(ctx, res, record, clientGone(ctx), deps.audit.hooks);
       track(ex, handleRequest(deps, ex, req, res));
     },
     upgrade(req, socket, head) {
       const ctx = newContext(req, clientAddress(req.socket.remoteAddress, forwardedFor(req.rawHeaders), deps.trustedProxies));
-      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx), deps.audit.hooks);
       track(ex, handleUpgrade(deps, ex, req, socket, head), true);
     },
     unparsable(err, socket) {
       const ctx = unparsableContext(err, (socket as { remoteAddress?: string }).remoteAddress);
-      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx), deps.audit.hooks);
       ex.stopWatching();
       const refusal = refused(deps, ex, undefined, new KubegateError(err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED', `unparsable request: ${err.code}`));
       ex.statusSent(refusal.status);
@@ -142,7 +141,7 @@ export function createHandlers(deps: PipelineDeps): Handlers {
     },
     plainHttp(socket) {
       const ctx = context('', '', (socket as { remoteAddress?: string }).remoteAddress, undefined);
-      const ex = socketExchange(ctx, socket, record, clientGone(ctx));
+      const ex = socketExchange(ctx, socket, record, clientGone(ctx), deps.audit.hooks);
       ex.stopWatching();
       const refusal = refused(deps, ex, undefined, new KubegateError('REQUEST_PLAIN_HTTP', 'plain HTTP on the HTTPS port'));
       ex.statusSent(refusal.status);
@@ -167,12 +166,16 @@ async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMess
   res.setHeader('audit-id', ctx.auditId);
   try {
     checkRequestTarget(ctx.url);
+    // --audit-fail-closed: nothing is served while the audit trail cannot be written (503).
+    deps.audit.admit();
     // An Upgrade header without `Connection: upgrade` reaches here as an ordinary request: refuse it
     // rather than forward a plain request to an exec or port-forward endpoint.
     if (req.headers.upgrade !== undefined) throw new KubegateError('UPGRADE_UNSUPPORTED', 'Upgrade header without Connection: upgrade');
     // 3. Authenticate the bearer ID token and map its claims to the person.
     await authenticate(deps, ctx, req, undefined);
     checkRevoked(deps, ex);
+    // The person is known and not revoked: the audit policy decides the level; RequestReceived is written.
+    ex.received();
     if (ex.clientGone) return;
     // kubegate's own API (break-glass elevation) is answered here, as the person, and never forwarded.
     if (isOwnApi(ctx.url)) return await ownApi(deps, ctx, req, res);
@@ -195,10 +198,12 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
     checkRequestTarget(ctx.url);
     const protocol = classifyUpgrade(req);
     ex.annotate('kubegate.io/upgrade-protocol', protocol);
+    deps.audit.admit();
     if (isOwnApi(ctx.url)) throw new KubegateError('UPGRADE_UNSUPPORTED', 'upgrade to kubegate\'s own API');
     // 3–5. Exactly the stages of an ordinary request.
     await authenticate(deps, ctx, req, protocol);
     checkRevoked(deps, ex);
+    ex.received();
     const { headers, limits } = await prepare(deps, ctx, req, protocol);
     // Until here the socket was read so a client leaving was noticed; bytes it sent go after the request.
     const early = ex.stopWatching();

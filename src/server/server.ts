@@ -7,7 +7,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
-import { createAuditSink, type AuditSink } from '../audit/sink.js';
+import type { AuditOutput } from '../audit/sink.js';
+import { startAuditTrail, type AuditTrail } from '../audit/trail.js';
 import { createConfiguredAuthenticator } from '../authn/configured.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
@@ -86,8 +87,8 @@ export interface StartOptions {
   log: Logger;
   /** Test hook for the in-cluster upstream (service-account files under this prefix). */
   upstream?: Pick<UpstreamSettings, 'inClusterPathPrefix' | 'refreshSeconds'>;
-  /** Where audit events go, for embedders (default: the sink `audit.logPath` names). */
-  auditSink?: AuditSink;
+  /** Where audit records go, for embedders (default: the backends `audit.*` names; in a worker, the primary). */
+  auditOutput?: AuditOutput;
   /** The metrics registry to fill (default: a new one). */
   metrics?: Metrics;
   /** Serve /metrics on `server.metricsBindAddress` (default true; a `--workers` worker leaves it to the primary). */
@@ -112,7 +113,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     authenticator.close();
     throw err;
   });
-  const audit = opts.auditSink ?? createAuditSink(config.audit.logPath, (err) => log.error('audit sink failed', { error: err.message }));
+  const audit = await startAuditTrail(config, { log, metrics, output: opts.auditOutput });
   const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation);
@@ -372,7 +373,7 @@ function buildReviewer(config: Readonly<Config>, upstream: Upstream, metrics: Me
 }
 
 /** The grant service over the configured store, its expiry sweep, notifications and audit records. */
-function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink, log: Logger, hook: StartOptions['elevation']) {
+function startElevation(e: ElevationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, hook: StartOptions['elevation']) {
   const store = hook?.store ?? (e.store.type === 'kubernetes' ? createKubeElevationStore({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
   store.ready().then(
     () => log.info('elevation store in sync', { store: e.store.type }),
@@ -419,7 +420,7 @@ function startElevation(e: ElevationConfig, upstream: Upstream, audit: AuditSink
 }
 
 /** The revocation service over the configured store; its events are audited. */
-function startRevocation(r: RevocationConfig, upstream: Upstream, audit: AuditSink, log: Logger, grants: () => ReturnType<typeof createGrantService> | undefined, hook: StartOptions['revocation']): RevocationService {
+function startRevocation(r: RevocationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, grants: () => ReturnType<typeof createGrantService> | undefined, hook: StartOptions['revocation']): RevocationService {
   const store = hook?.store ?? (r.store.type === 'kubernetes' ? createKubeRevocationStore({ kubeConfig: upstream.kubeConfig, namespace: r.store.namespace, log }) : createFileRevocationStore({ path: r.store.path, log }));
   store.ready().then(
     () => log.info('revocation store in sync', { store: r.store.type }),

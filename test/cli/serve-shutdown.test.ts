@@ -98,7 +98,11 @@ t.test('SIGTERM drains: in-flight requests answered, watches ended cleanly, ever
   const records = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
   const slowRecords = records.filter((r) => r.requestURI.endsWith('/slow'));
   t.same(slowRecords.map((r) => [r.responseStatus.code, r.annotations?.['kubegate.io/outcome']]), [[200, 'completed'], [200, 'completed'], [200, 'completed']]);
-  const watchRecords = records.filter((r) => r.requestURI.includes('watch=1'));
+  // Default policy: a long-running request is on record when its response starts (ResponseStarted), then once more when it ends.
+  const startedRecords = records.filter((r) => r.requestURI.includes('watch=1') && r.stage === 'ResponseStarted');
+  t.same(startedRecords.map((r) => r.responseStatus.code), [200, 200], 'each watch was on record while it ran');
+  const watchRecords = records.filter((r) => r.requestURI.includes('watch=1') && r.stage === 'ResponseComplete');
+  t.same(new Set(watchRecords.map((r) => r.auditID)), new Set(startedRecords.map((r) => r.auditID)), 'both records of a watch share its audit ID');
   t.same(watchRecords.map((r) => [r.responseStatus.code, r.annotations?.['kubegate.io/outcome']]), [[200, 'shutdown'], [200, 'shutdown']], 'the watches\' records say kubegate ended them for shutdown');
   t.match(serve.log(), /"message":"stopped"/);
 });

@@ -24,12 +24,20 @@ import { deferred, head, openTls, rawExchange, startExtraKubegate, within } from
 const ALICE = { email: 'alice@example.com', email_verified: true, groups: ['dev'] };
 const EXEC = '/api/v1/namespaces/default/pods/hello/exec';
 
-/** Audit records written so far (whole lines only). */
-function auditRecords(file: string): AuditEvent[] {
+/** Every audit record written so far (whole lines only), any stage. */
+function allStages(file: string): AuditEvent[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line.endsWith('}'))
     .map((line) => JSON.parse(line) as AuditEvent);
+}
+
+/**
+ * The final record of each request written so far (ResponseComplete or Panic): exactly one per request.
+ * (Under the default policy a relayed session also has a ResponseStarted record before it; checked below.)
+ */
+function auditRecords(file: string): AuditEvent[] {
+  return allStages(file).filter((e) => e.stage === 'ResponseComplete' || e.stage === 'Panic');
 }
 
 /** Send `request` on a new TLS connection and close it as soon as the bytes are on the wire. */
@@ -160,7 +168,17 @@ t.test('request lifecycle', async (t) => {
     // connection carrying kubegate's credential: none may stay open.
     await eventually('no idle upstream connection without a request', () => (h.fake.openWithoutRequest === 0 ? true : undefined), 10_000, 20);
     const ids = auditRecords(h.auditFile).map((e) => e.auditID);
-    t.equal(new Set(ids).size, ids.length, 'no audit ID has two records');
+    t.equal(new Set(ids).size, ids.length, 'no audit ID has two final records');
+    // Any other record of a request is its ResponseStarted (a relayed session), written before the final one.
+    const all = allStages(h.auditFile);
+    const finalAt = new Map(all.flatMap((e, i) => (e.stage === 'ResponseComplete' ? [[e.auditID, i] as const] : [])));
+    for (const [i, e] of all.entries()) {
+      if (e.stage === 'ResponseComplete') continue;
+      t.equal(e.stage, 'ResponseStarted', 'only ResponseStarted besides the final record (default policy)');
+      t.equal(e.responseStatus.code, 101, 'written when the session started');
+      t.ok((finalAt.get(e.auditID) ?? -1) > i, 'before the final record of the same request');
+    }
+    t.equal(new Set(all.filter((e) => e.stage === 'ResponseStarted').map((e) => e.auditID)).size, all.filter((e) => e.stage === 'ResponseStarted').length, 'at most one ResponseStarted per request');
     await within(h.stopAndReadAudit(), 10_000, 'kubegate to shut down');
     t.pass('shut down');
   });

@@ -207,7 +207,7 @@ t.test('revocation without restart', async (t) => {
 
   t.test('the audit log says what happened', async (t) => {
     const records = await h.stopAndReadAudit();
-    const watchRecord = records.find((e: AuditEvent) => e.user.username === 'bob@example.com' && e.requestURI.includes('watch=true'));
+    const watchRecord = records.find((e: AuditEvent) => e.user.username === 'bob@example.com' && e.requestURI.includes('watch=true') && e.stage === 'ResponseComplete');
     t.match(watchRecord?.annotations, { 'kubegate.io/outcome': 'revoked', 'kubegate.io/revocation-id': bobRevocation, 'kubegate.io/revocation-reason': 'left the company (HR-12)' }, 'the closed watch\'s record says a revocation ended it');
     const refusedRecord = records.find((e) => e.user.username === 'bob@example.com' && e.annotations?.['kubegate.io/error'] === 'AUTHN_REVOKED');
     t.match(refusedRecord, { responseStatus: { code: 401 }, annotations: { 'kubegate.io/revocation-id': bobRevocation, 'kubegate.io/forwarded': 'false' } });
@@ -216,7 +216,7 @@ t.test('revocation without restart', async (t) => {
     t.ok(events.some((e) => e.verb === 'deleted' && e.annotations?.['kubegate.io/revocation-id'] === bobRevocation), 'the deletion is on record');
     t.ok(events.some((e) => e.verb === 'refused' && e.user.username === 'mallory@example.com'), 'a refused attempt is on record');
     t.ok(records.some((e) => e.annotations?.['kubegate.io/elevation-event'] === 'revoked' && e.user.username === 'sam@example.com'), 'the grant ended by the revocation is on record, by the admin');
-    const execRecord = records.find((e) => e.user.username === 'gina@example.com' && e.requestURI.includes('/exec'));
+    const execRecord = records.find((e) => e.user.username === 'gina@example.com' && e.requestURI.includes('/exec') && e.stage === 'ResponseComplete');
     t.match(execRecord?.annotations, { 'kubegate.io/outcome': 'revoked', 'kubegate.io/revocation-id': execRevocation, 'kubegate.io/upgrade-protocol': 'SPDY/3.1' }, 'the closed session\'s record says a revocation ended it');
     t.same(h.fake.violations, []);
   });

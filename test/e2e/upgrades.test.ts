@@ -315,7 +315,7 @@ t.test('protocol upgrades through kubegate', async (t) => {
 
   t.test('audit: the SPDY session is recorded with 101, its protocol, byte counts and the upstream audit ID', async (t) => {
     const records = await within(h.stopAndReadAudit(), 20_000, 'kubegate to stop');
-    const spdy = records.find((r) => r.auditID === spdyAuditId);
+    const spdy = records.find((r) => r.auditID === spdyAuditId && r.stage === 'ResponseComplete');
     t.ok(spdyAuditId && spdy, 'the session has a record under the audit ID the API server saw');
     t.match(spdy, {
       verb: 'create',
@@ -328,7 +328,7 @@ t.test('protocol upgrades through kubegate', async (t) => {
     t.equal(Number(spdy?.annotations?.['kubegate.io/bytes-from-client']), EARLY.length + 200 * 1024, 'bytes from the client counted');
     t.equal(Number(spdy?.annotations?.['kubegate.io/bytes-to-client']), GREETING.length + EARLY.length + 200 * 1024, 'bytes to the client counted');
     t.ok(Number(spdy?.annotations?.['kubegate.io/session-duration-seconds']) >= 0);
-    const ws = records.find((r) => r.annotations?.['kubegate.io/upgrade-protocol'] === 'websocket' && r.objectRef?.subresource === 'portforward');
+    const ws = records.find((r) => r.stage === 'ResponseComplete' && r.annotations?.['kubegate.io/upgrade-protocol'] === 'websocket' && r.objectRef?.subresource === 'portforward');
     t.match(ws, { responseStatus: { code: 101 } }, 'the port-forward session is recorded');
     t.ok(Number(ws?.annotations?.['kubegate.io/bytes-from-client']) > 1024 * 1024, 'its bytes from the client include the megabyte');
     const denied = records.filter((r) => r.requestURI.includes('/denied-'));
@@ -365,6 +365,6 @@ t.test('closing kubegate with an exec session open ends the session and does not
   await clientClosed;
   await fakeClosed;
   t.pass('both ends of the session closed');
-  const exec = records.find((r) => r.objectRef?.subresource === 'exec');
+  const exec = records.find((r) => r.stage === 'ResponseComplete' && r.objectRef?.subresource === 'exec');
   t.match(exec, { responseStatus: { code: 101 }, annotations: { 'kubegate.io/upgrade-protocol': 'websocket' } }, 'the session was audited on the way out');
 });

@@ -123,11 +123,19 @@ t.test(`header hygiene holds for ${RUNS} random header sets`, async (t) => {
     security: { authFailureLimit: { enabled: false } },
   });
   const records = new Map<string, AuditEvent>();
-  const auditSink = { write: (e: AuditEvent) => void records.set(e.auditID, e), close: async () => {} };
+  // The audit trail's output: each line is one Event (the default policy writes only ResponseComplete here).
+  const auditOutput = {
+    write: (line: string) => {
+      const event = JSON.parse(line) as AuditEvent;
+      records.set(event.auditID, event);
+    },
+    healthy: () => true,
+    close: async () => {},
+  };
   // Errors kubegate logs (a 5xx says why there), kept to explain a failing case.
   const errors: string[] = [];
   const log = winston.createLogger({ level: 'error', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: new Writable({ write: (c, _e, cb) => (errors.push(String(c).trim()), cb()) }) })] });
-  const kubegate = await startKubegate(config, { log, auditSink, metricsListener: false });
+  const kubegate = await startKubegate(config, { log, auditOutput, metricsListener: false });
   t.teardown(() => kubegate.close());
   await kubegate.ready();
 
