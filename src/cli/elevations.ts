@@ -9,7 +9,7 @@
 import type { Elevation, ElevationList } from '../elevation/types.js';
 import { createElevationClient, type ElevationClient, type KubeconfigSelection } from './kubegate-api.js';
 import { formatDuration, holdsUntil, safeJson, safeLine, time, timeAndRelative } from './elevation-format.js';
-import { CLIENT_FLAGS, outputFormat, parseFlags, UsageError, type OutputFormat } from './usage.js';
+import { parseObjectCommand, type OutputFormat } from './usage.js';
 
 export type ElevationsAction = { verb: 'list' } | { verb: 'get' | 'approve' | 'revoke'; id: string };
 
@@ -19,28 +19,12 @@ export interface ElevationsOptions {
   output: OutputFormat;
 }
 
-/** What ids look like (`elev-` + random): a DNS label. Anything else is a typo, refused before any request. */
-const ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const VERBS = ['list', 'get', 'approve', 'revoke'] as const;
-
 /**
  * The command line as a typed object.
  * @throws UsageError for a missing or unknown subcommand, a missing, extra or malformed ID, unknown flags.
  */
 export function parseElevationsArgs(argv: string[]): ElevationsOptions {
-  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
-  const [verb, ...args] = positionals;
-  if (verb === undefined) throw new UsageError(`a subcommand is required: ${VERBS.join(', ')}`);
-  if (!(VERBS as readonly string[]).includes(verb)) throw new UsageError(`unknown subcommand ${JSON.stringify(verb)}: use ${VERBS.join(', ')}`);
-  const selection = { kubeconfig: values.kubeconfig, context: values.context };
-  const output = outputFormat(values.output);
-  if (verb === 'list') {
-    if (args.length) throw new UsageError(`list takes no arguments, got ${JSON.stringify(args.join(' '))}`);
-    return { action: { verb: 'list' }, selection, output };
-  }
-  if (args.length !== 1 || args[0] === undefined) throw new UsageError(`${verb} takes one elevation ID${args.length ? `, got ${args.length}` : ''}`);
-  if (!ID.test(args[0])) throw new UsageError(`${JSON.stringify(args[0])} is not an elevation ID (IDs look like elev-…; see kubegate elevations list)`);
-  return { action: { verb: verb as 'get' | 'approve' | 'revoke', id: args[0] }, selection, output };
+  return parseObjectCommand(argv, { verbs: ['get', 'approve', 'revoke'], noun: 'elevation', idPrefix: 'elev-', command: 'kubegate elevations' });
 }
 
 const REASON_WIDTH = 50;

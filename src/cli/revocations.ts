@@ -8,7 +8,7 @@
 import type { Revocation, RevocationCreated, RevocationList, RevocationRequest } from '../revocation/types.js';
 import { safeJson, safeLine, timeAndRelative } from './elevation-format.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, KubegateApiError, loadKubeconfig, request, type ClientSettings, type KubeconfigSelection } from './kubegate-api.js';
-import { CLIENT_FLAGS, outputFormat, parseFlags, UsageError, type OutputFormat } from './usage.js';
+import { parseObjectCommand, type OutputFormat } from './usage.js';
 
 export const REVOCATIONS_PATH = '/kubegate/v1/revocations';
 
@@ -49,24 +49,9 @@ export interface RevocationsOptions {
   output: OutputFormat;
 }
 
-const ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const VERBS = ['list', 'get', 'delete'] as const;
-
 /** @throws UsageError for a missing or unknown subcommand, a missing, extra or malformed ID, unknown flags. */
 export function parseRevocationsArgs(argv: string[]): RevocationsOptions {
-  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
-  const [verb, ...args] = positionals;
-  if (verb === undefined) throw new UsageError(`a subcommand is required: ${VERBS.join(', ')}`);
-  if (!(VERBS as readonly string[]).includes(verb)) throw new UsageError(`unknown subcommand ${JSON.stringify(verb)}: use ${VERBS.join(', ')}`);
-  const selection = { kubeconfig: values.kubeconfig, context: values.context };
-  const output = outputFormat(values.output);
-  if (verb === 'list') {
-    if (args.length) throw new UsageError(`list takes no arguments, got ${JSON.stringify(args.join(' '))}`);
-    return { action: { verb: 'list' }, selection, output };
-  }
-  if (args.length !== 1 || args[0] === undefined) throw new UsageError(`${verb} takes one revocation ID${args.length ? `, got ${args.length}` : ''}`);
-  if (!ID.test(args[0])) throw new UsageError(`${JSON.stringify(args[0])} is not a revocation ID (IDs look like rev-…; see kubegate revocations list)`);
-  return { action: { verb: verb as 'get' | 'delete', id: args[0] }, selection, output };
+  return parseObjectCommand(argv, { verbs: ['get', 'delete'], noun: 'revocation', idPrefix: 'rev-', command: 'kubegate revocations' });
 }
 
 /** Who a revocation denies, as one word: `user:alice@example.com` or `group:contractors`. */

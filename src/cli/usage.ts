@@ -43,6 +43,38 @@ export function outputFormat(value: string | undefined): OutputFormat {
   throw new UsageError(`-o/--output must be json, got ${JSON.stringify(value)}`);
 }
 
+/** What ids of kubegate's API objects look like (`elev-…`, `rev-…`): a DNS label. */
+const OBJECT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A parsed `<list | VERB ID> [-o json] [--kubeconfig F] [--context C]` command line. */
+export interface ObjectCommand<V extends string> {
+  action: { verb: 'list' } | { verb: V; id: string };
+  selection: { kubeconfig: string | undefined; context: string | undefined };
+  output: OutputFormat;
+}
+
+/**
+ * The command line of a command over kubegate's API objects (`kubegate elevations`, `kubegate
+ * revocations`): `list`, or one of `verbs` with one ID; anything else is refused before any request.
+ * @throws UsageError for a missing or unknown subcommand, a missing, extra or malformed ID, unknown flags.
+ */
+export function parseObjectCommand<V extends string>(argv: string[], spec: { verbs: readonly V[]; noun: string; idPrefix: string; command: string }): ObjectCommand<V> {
+  const verbs = ['list', ...spec.verbs];
+  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
+  const [verb, ...args] = positionals;
+  if (verb === undefined) throw new UsageError(`a subcommand is required: ${verbs.join(', ')}`);
+  if (!verbs.includes(verb)) throw new UsageError(`unknown subcommand ${JSON.stringify(verb)}: use ${verbs.join(', ')}`);
+  const selection = { kubeconfig: values.kubeconfig, context: values.context };
+  const output = outputFormat(values.output);
+  if (verb === 'list') {
+    if (args.length) throw new UsageError(`list takes no arguments, got ${JSON.stringify(args.join(' '))}`);
+    return { action: { verb: 'list' }, selection, output };
+  }
+  if (args.length !== 1 || args[0] === undefined) throw new UsageError(`${verb} takes one ${spec.noun} ID${args.length ? `, got ${args.length}` : ''}`);
+  if (!OBJECT_ID.test(args[0])) throw new UsageError(`${JSON.stringify(args[0])} is not ${/^[aeiou]/.test(spec.noun) ? 'an' : 'a'} ${spec.noun} ID (IDs look like ${spec.idPrefix}…; see ${spec.command} list)`);
+  return { action: { verb: verb as V, id: args[0] }, selection, output };
+}
+
 const CLIENT_FLAG_HELP = [
   `  ${'--kubeconfig FILE'.padEnd(26)}the kubeconfig to use (default: the KUBECONFIG list, then ~/.kube/config)`,
   `  ${'--context NAME'.padEnd(26)}the kubeconfig context (default: its current-context); its server must be a kubegate`,
