@@ -24,7 +24,7 @@ if (workers > 1 && cluster.isPrimary) {
   const config = validateConfigOrThrow(JSON.parse(process.env.BENCH_CONFIG ?? '{}'));
   const running = await startKubegate(config, {
     log: createLogger('warn'),
-    ...(process.env.BENCH_AUDIT === 'off' ? { auditSink: { write() {}, close: async () => {} } } : {}),
+    ...(process.env.BENCH_AUDIT === 'off' ? { auditOutput: { write() {}, healthy: () => true, close: async () => {} } } : {}),
   });
   await running.ready();
   if (cluster.isWorker) process.send?.({ port: running.port });
