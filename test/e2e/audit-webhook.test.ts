@@ -32,11 +32,13 @@ t.test('audit webhook through kubegate', async (t) => {
     const served: number[] = [];
     for (let i = 0; i < 3; i++) served.push((await k.send(`/version?while-down=${i}`, { headers: auth })).status);
     t.same(served, [200, 200, 200], 'served while the buffer had room (the third record is the one lost)');
+    // A record is written as its request settles, just after the response: wait until the third is lost.
+    await eventually('the third record dropped', async () => ((value(await scrape(k.kubegate.metricsUrl!), 'kubegate_audit_dropped_records_total{backend="webhook"}') ?? 0) >= 1 ? true : undefined), 15_000);
     const refused = await k.send('/api/v1/namespaces/default/pods', { headers: auth });
     t.equal(refused.status, 503, 'refused: the audit trail is losing records');
     t.match(JSON.parse(refused.body), { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: /audit trail/ });
     t.notOk(h.fake.requests.some((q) => q.all('audit-id')[0] === refused.headers['audit-id']), 'nothing forwarded');
-    const refusedRecord = k.records().find((e) => e.auditID === refused.headers['audit-id']);
+    const refusedRecord = await eventually('the refusal in the log file', () => k.records().find((e) => e.auditID === refused.headers['audit-id']), 15_000).catch(() => undefined);
     t.equal(refusedRecord?.annotations?.['kubegate.io/error'], 'AUDIT_FAILING', 'the refusal is in the audit log file');
     receiver.ok = true;
     await eventually('the trail to recover', () => (k.logs.some((l) => l.includes('audit backend healthy again')) ? true : undefined), 15_000);
@@ -62,7 +64,10 @@ t.test('audit webhook through kubegate', async (t) => {
     const text = await scrape(k.kubegate.metricsUrl!);
     t.equal(value(text, 'kubegate_audit_dropped_records_total{backend="webhook"}'), 3, '5 records, a buffer of 2');
     t.equal(value(text, 'kubegate_audit_backend_healthy{backend="webhook"}'), 0);
-    t.equal(k.records().filter((e) => e.requestURI.startsWith('/version?open=')).length, 5, 'the log file still has every record');
+    // The file is written as records settle (within a few seconds), not before the response: wait for it.
+    const opened = () => k.records().filter((e) => e.requestURI.startsWith('/version?open=')).length;
+    await eventually('every record in the log file', () => (opened() === 5 ? true : undefined), 15_000).catch(() => undefined);
+    t.equal(opened(), 5, 'the log file still has every record');
     receiver.ok = true;
   });
 });
