@@ -79,6 +79,7 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
   const name = 'log';
   const toStdout = s.path === '-';
   let stream: Writable | undefined;
+  let opening: Writable | undefined;
   let ok = true;
   let pending: string[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -119,26 +120,41 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
       if (rotations === 0) rotated?.();
     });
     stream.on('warning', (err: Error) => log.warn('audit log rotation warning', { error: err.message }));
-    stream.on('error', (err: Error) => {
-      log.error('audit log cannot be written; records are being lost', { path: s.path, error: err.message });
-      if (stream === current()) {
-        setOk(false);
-        reopenLater();
-      }
-    });
     return stream;
   };
-  const current = () => stream;
+  // `stream` is set once the file is open; until then (and while a failed file waits to be reopened) records
+  // stay in `pending`. Marking the log healthy, or handing it records, before the open succeeds would lose
+  // them, uncounted, when the (re)open fails.
+  const start = () => {
+    if (toStdout) {
+      stream = process.stdout;
+      return;
+    }
+    const st = open();
+    opening = st;
+    st.on('open', () => {
+      if (opening !== st) return;
+      opening = undefined;
+      stream = st;
+      if (!ok) log.info('audit log writable again', { path: s.path });
+      setOk(true);
+      flush();
+    });
+    st.on('error', (err: Error) => {
+      if (st !== stream && st !== opening) return;
+      log.error('audit log cannot be written', { path: s.path, error: err.message, keptInMemory: pending.length });
+      stream = undefined;
+      opening = undefined;
+      setOk(false);
+      reopenLater();
+    });
+  };
   const reopenLater = () => {
-    stream = undefined;
     if (closing) return;
     setTimeout(() => {
       if (closing) return;
       try {
-        stream = open();
-        flush();
-        setOk(true);
-        log.info('audit log writable again', { path: s.path });
+        start();
       } catch {
         reopenLater();
       }
@@ -146,7 +162,7 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
   };
 
   try {
-    stream = open();
+    start();
   } catch (err) {
     throw new KubegateError('AUDIT_UNAVAILABLE', `cannot open audit log ${s.path}: ${(err as Error).message}`, { cause: err });
   }
@@ -155,9 +171,13 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
     clearTimeout(timer);
     timer = undefined;
     if (pending.length === 0 || stream === undefined) return;
+    const count = pending.length;
     const chunk = pending.join('\n') + '\n';
     pending = [];
-    stream.write(chunk);
+    // A write that fails (disk full) may have been partly written: counted as lost, not written twice.
+    stream.write(chunk, (err) => {
+      if (err) events.dropped(name, count, 'the audit log cannot be written');
+    });
   };
 
   return {
@@ -176,12 +196,15 @@ export function createLogBackend(s: LogSettings, events: BackendEvents, log: Log
       }
     },
     healthy: () => ok,
-    close() {
+    async close() {
+      // A file still being opened: wait for it (or its failure), so the records kept meanwhile are written.
+      const o = stream === undefined ? opening : undefined;
+      if (o !== undefined) await new Promise<void>((resolve) => (o.once('open', () => resolve()), o.once('error', () => resolve())));
       flush();
       closing = true;
       const s2 = stream;
       if (pending.length > 0) events.dropped(name, pending.length, 'the audit log could not be written before shutdown');
-      if (s2 === undefined || toStdout) return Promise.resolve();
+      if (s2 === undefined || toStdout) return;
       return new Promise<void>((resolve) => {
         s2.once('error', () => resolve());
         s2.end(() => {
