@@ -9,13 +9,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import type { AuditOutput } from '../audit/sink.js';
 import { startAuditTrail, type AuditTrail } from '../audit/trail.js';
-import { createConfiguredAuthenticator } from '../authn/configured.js';
+import { createConfiguredAuthenticator, loadIssuers } from '../authn/configured.js';
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
-import { mapClaims, type ClaimMapping } from '../identity/claims.js';
+import { mapStructuredClaims } from '../identity/structured.js';
 import { createLoginPage, loginPageSettings, type LoginPage } from '../routes/login-page.js';
 import { grantAuditEvent } from '../elevation/audit.js';
 import { createFileElevationStore } from '../elevation/file-store.js';
@@ -345,22 +345,10 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
 function startLoginPage(config: Readonly<Config>, log: Logger): LoginPage | undefined {
   const settings = loginPageSettings(config);
   if (settings === undefined || config.oidc === undefined) return undefined;
-  const mapping = claimMapping(config.oidc, config.identity.allowSystemNames);
-  return createLoginPage(settings, { mapClaims: (claims) => mapClaims(claims, mapping), log });
-}
-
-/** `oidc.*` claim settings and `identity.allowSystemNames`, as identity/claims.ts takes them. */
-function claimMapping(oidc: NonNullable<Config['oidc']>, allowSystemNames: boolean): ClaimMapping {
-  return {
-    issuerUrl: oidc.issuerUrl,
-    usernameClaim: oidc.usernameClaim,
-    usernamePrefix: oidc.usernamePrefix,
-    groupsClaim: oidc.groupsClaim,
-    groupsPrefix: oidc.groupsPrefix,
-    uidClaim: oidc.uidClaim,
-    extraClaims: oidc.extraClaims,
-    allowSystemNames,
-  };
+  // The page shows the identity the authenticator will impersonate: the same rules, the same mapping code.
+  const [issuer] = loadIssuers(config);
+  if (issuer === undefined) return undefined;
+  return createLoginPage(settings, { mapClaims: (claims) => mapStructuredClaims(claims, issuer.rules), log });
 }
 
 /** SubjectAccessReviews for `kubectl --as` (`impersonation.reviewCache`). */
