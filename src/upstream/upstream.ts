@@ -43,6 +43,13 @@ export interface Upstream {
   agent(): https.Agent;
   /** Agent without keep-alive for protocol upgrades: every upgrade gets its own connection, never reused. */
   upgradeAgent(): https.Agent;
+  /**
+   * TLS options for a new connection to the API server (verified against its CA, with kubegate's client
+   * certificate if any, one shared secure context): the current material, read at each connect.
+   */
+  tlsOptions(): tls.ConnectionOptions;
+  /** Call `fn` when the TLS material changes (connections made before should drain). Returns an unsubscribe. */
+  onTlsChange(fn: () => void): () => void;
   /** kubegate's own `Authorization` value, or undefined when it authenticates with a client certificate. */
   authorization(): string | undefined;
   /**
@@ -121,18 +128,22 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
   // One TLS context per set of credentials, shared by every connection: given only ca/cert/key, Node
   // builds a new context per connection (≈23 KB per held watch and ≈280 µs per new connection, measured).
   const tlsOptions = (m: Material) => ({ ca: m.ca, cert: m.cert, key: m.key, servername: m.servername, secureContext: tls.createSecureContext({ ca: m.ca, cert: m.cert, key: m.key }) });
-  const makeAgent = (m: Material) => new https.Agent({ keepAlive: true, maxFreeSockets: 256, ...tlsOptions(m) });
-  const makeUpgradeAgent = (m: Material) => new https.Agent({ keepAlive: false, maxSockets: Infinity, ...tlsOptions(m) });
-  let agent = makeAgent(material);
-  let upgradeAgent = makeUpgradeAgent(material);
+  const makeAgent = (t: tls.ConnectionOptions) => new https.Agent({ keepAlive: true, maxFreeSockets: 256, ...t });
+  const makeUpgradeAgent = (t: tls.ConnectionOptions) => new https.Agent({ keepAlive: false, maxSockets: Infinity, ...t });
+  let current: tls.ConnectionOptions = tlsOptions(material);
+  let agent = makeAgent(current);
+  let upgradeAgent = makeUpgradeAgent(current);
+  const tlsListeners = new Set<() => void>();
 
   const refresh = setInterval(() => {
     readMaterial().then(
       (next) => {
         if (next.ca !== material.ca || next.cert !== material.cert || next.key !== material.key) {
           const old = agent;
-          agent = makeAgent(next);
-          upgradeAgent = makeUpgradeAgent(next);
+          current = tlsOptions(next);
+          agent = makeAgent(current);
+          upgradeAgent = makeUpgradeAgent(current);
+          for (const fn of tlsListeners) fn();
           setTimeout(() => old.destroy(), 60_000).unref();
           log.info('upstream TLS material changed; new connections use it');
         }
@@ -198,6 +209,11 @@ export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Up
     pathPrefix,
     agent: () => agent,
     upgradeAgent: () => upgradeAgent,
+    tlsOptions: () => current,
+    onTlsChange(fn) {
+      tlsListeners.add(fn);
+      return () => void tlsListeners.delete(fn);
+    },
     authorization: () => material.authorization,
     probe,
     probeReason: () => reason,
