@@ -19,6 +19,8 @@ export const FLAGS = {
   'tls-private-key-file': { path: 'server.tlsPrivateKeyFile', type: 'string', help: 'Serving private key (PEM). Reloaded when it changes.' },
   'metrics-bind-address': { path: 'server.metricsBindAddress', type: 'string', help: 'Prometheus /metrics listener, HOST:PORT (default 127.0.0.1:9090); 0 turns it off.' },
   'shutdown-grace-seconds': { path: 'server.shutdownGraceSeconds', type: 'seconds', help: 'On SIGTERM, how long in-flight requests may take to finish (default 25).' },
+  http2: { path: 'server.http2', type: 'boolean', help: 'Offer HTTP/2 to clients beside HTTP/1.1 on the same port (ALPN; default true; =false serves HTTP/1.1 only).' },
+  'http2-max-streams-per-connection': { path: 'server.http2MaxStreamsPerConnection', type: 'count', help: 'Streams one HTTP/2 client connection may have open at once (default 250).' },
   'long-running-shutdown-grace-seconds': { path: 'server.longRunningShutdownGraceSeconds', type: 'seconds', help: 'On SIGTERM, how long watches and exec/port-forward sessions get before they are closed (default 5).' },
   'log-level': { path: 'log.level', type: 'string', help: 'Operational log level: error, warn, info or debug (default info; KUBEGATE_LOG_LEVEL too).' },
   'oidc-issuer-url': { path: 'oidc.issuerUrl', type: 'string', help: 'OIDC issuer URL (https only); must equal the tokens\' iss claim.' },

@@ -305,6 +305,10 @@ const configObject = z.strictObject({
       shutdownGraceSeconds: z.number().int().min(0).max(3600).default(25),
       /** On SIGTERM: how long watches, logs -f, exec and port-forward sessions get before they are closed. */
       longRunningShutdownGraceSeconds: z.number().int().min(0).max(3600).default(5),
+      /** Offer HTTP/2 to clients (ALPN h2, beside http/1.1 on the same port). */
+      http2: z.boolean().default(true),
+      /** Streams one HTTP/2 client connection may have open at once (kube-apiserver's --http2-max-streams-per-connection). */
+      http2MaxStreamsPerConnection: z.number().int().min(1).max(100000).default(250),
     })
     // A missing section is validated as {} so each required setting inside it is reported by name.
     .prefault({} as never),

@@ -16,6 +16,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { KubegateError } from '../errors/errors.js';
 import { FRAMING, HTTP_TOKEN, IMPERSONATE_PREFIX } from '../net/header-names.js';
+import { CONNECTION_SPECIFIC } from '../net/wire.js';
 import type { UserInfo } from '../identity/user.js';
 import { WEBSOCKET_TOKEN_PROTOCOL_PREFIX } from '../authn/bearer.js';
 
@@ -40,6 +41,11 @@ const ALWAYS_STRIPPED = new Set([
   'te',
   'trailer',
   'upgrade',
+  // Framing and routing of the client's hop: the upstream client frames the body again (Content-Length
+  // stays and is enforced; a body without one is sent chunked on HTTP/1.1, as DATA frames on HTTP/2) and
+  // names the API server itself (Host, :authority).
+  'transfer-encoding',
+  'host',
 ]);
 
 
@@ -147,7 +153,8 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
       stripped[kind].push(name);
       continue;
     }
-    if (ALWAYS_STRIPPED.has(name) || connectionListed.has(name)) continue;
+    // HTTP/2 pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`) describe the client's stream.
+    if (ALWAYS_STRIPPED.has(name) || connectionListed.has(name) || name.startsWith(':')) continue;
     headers[name] = value;
   }
   // A WebSocket client's token may ride in a subprotocol: it must not travel upstream either, on any request.
@@ -168,6 +175,24 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
   headers['x-forwarded-for'] = id.clientAddress;
   headers['audit-id'] = id.auditId;
   return { headers, strippedImpersonation: stripped.impersonation, strippedRequestHeaders: stripped.requestHeader };
+}
+
+/**
+ * The API server's response headers as relayed to the client: without the headers that describe the
+ * API server's connection (RFC 9110 §7.6.1, and the names its `Connection:` lists), which HTTP/2 forbids
+ * and which would misdescribe the client's own connection on HTTP/1.1; Node frames the body for the
+ * client again. `connection: close` is added on HTTP/1.1 while kubegate shuts down, so the client takes
+ * its next request elsewhere. Pure.
+ */
+export function responseHeaders(upstream: IncomingHttpHeaders, opts: { http2: boolean; draining: boolean }): OutgoingHttpHeaders {
+  const listed = upstream.connection === undefined ? undefined : new Set(headerList(upstream.connection).map((n) => n.trim().toLowerCase()));
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (CONNECTION_SPECIFIC.has(name) || name.startsWith(':') || listed?.has(name)) continue;
+    out[name] = upstream[name];
+  }
+  if (opts.draining && !opts.http2) out.connection = 'close';
+  return out;
 }
 
 function requireNames(names: RequestHeaderNames | undefined, fn: string): void {

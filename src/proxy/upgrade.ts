@@ -15,7 +15,7 @@ import { writeStatus } from '../errors/raw-response.js';
 import type { UpgradeProtocol } from '../impersonation/headers.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
-import { upstreamPath, withoutPass } from './forward.js';
+import { upstreamPath } from './forward.js';
 
 export interface UpgradeOutcome {
   /** 101 when the session was established, else the status relayed or sent; undefined: nothing was sent. */
@@ -194,4 +194,12 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
       proxy.close();
     },
   };
+}
+
+/** Remove one of http-proxy's passes by name (its passes are named functions on the instance). */
+export function withoutPass(proxy: httpProxy, list: 'webPasses' | 'wsPasses', name: string): void {
+  const holder = proxy as unknown as Record<string, { name: string }[]>;
+  const before = holder[list]!;
+  holder[list] = before.filter((p) => p.name !== name);
+  if (holder[list]!.length !== before.length - 1) throw new Error(`http-proxy has no ${list} pass named ${name}: re-check after upgrading it`);
 }

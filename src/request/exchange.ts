@@ -18,8 +18,8 @@
  * ResponseStarted (written when its response starts, `responseStarted()`). Every record of a request
  * carries its audit ID; the policy decides which are kept.
  */
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { clientLeftEarly, type ClientResponse } from '../net/wire.js';
 import type { AuditDecision, CapturedBody } from './audit-types.js';
 import type { RequestContext, Outcome, OutcomeKind } from './context.js';
 
@@ -183,10 +183,13 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
   };
 }
 
-/** An exchange over an ordinary request: done when `res` closes. */
-export function responseExchange(ctx: RequestContext, res: ServerResponse, onRecord: OnRecord, onClientGone: () => void, hooks?: AuditHooks): Exchange {
+/**
+ * An exchange over an ordinary request (HTTP/1.1 or HTTP/2): done when `res` closes; the client left if
+ * the response was not handed over whole by then (a closed connection, a reset stream).
+ */
+export function responseExchange(ctx: RequestContext, res: ClientResponse, onRecord: OnRecord, onClientGone: () => void, hooks?: AuditHooks): Exchange {
   const core = openCore(ctx, onRecord, onClientGone, hooks);
-  res.once('close', () => core.connectionDone(res.headersSent ? res.statusCode : undefined, !res.writableFinished));
+  res.once('close', () => core.connectionDone(res.headersSent ? res.statusCode : undefined, clientLeftEarly(res)));
   return core.ex;
 }
 

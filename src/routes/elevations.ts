@@ -10,7 +10,7 @@
  *
  * Every refusal leaves as a coded KubegateError, which the pipeline turns into a Kubernetes Status.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest as IncomingMessage, ClientResponse as ServerResponse } from '../net/wire.js';
 import type { GrantService } from '../elevation/grants.js';
 import { KubegateError } from '../errors/errors.js';
 import type { SessionFacts, UserInfo } from '../identity/user.js';

@@ -24,7 +24,7 @@
  * ```
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest as IncomingMessage, ClientResponse as ServerResponse } from '../net/wire.js';
 import * as client from 'openid-client';
 import type { Logger } from 'winston';
 import type { Claims } from '../identity/claims.js';
@@ -166,7 +166,8 @@ export function createLoginPage(settings: LoginPageSettings, deps: LoginPageDeps
       'content-disposition': `attachment; filename="${settings.kubeconfig.name}.kubeconfig"`,
       'content-length': String(Buffer.byteLength(kubeconfig)),
     });
-    res.end(head ? undefined : kubeconfig);
+    if (head) res.end();
+    else res.end(kubeconfig);
   };
 
   return {

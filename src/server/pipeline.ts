@@ -11,7 +11,8 @@
  * Ordinary requests and protocol upgrades share every stage up to forwarding.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { isGone, isHttp2Response, type ClientRequest, type ClientResponse } from '../net/wire.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import type { Metrics } from '../metrics/metrics.js';
@@ -70,7 +71,7 @@ export interface PipelineDeps {
 }
 
 export interface Handlers {
-  request(req: IncomingMessage, res: ServerResponse): void;
+  request(req: ClientRequest, res: ClientResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A request Node's HTTP parser refused (`clientError`): answered 400/431 and audited. */
   unparsable(err: NodeJS.ErrnoException, socket: Duplex): void;
@@ -116,13 +117,15 @@ export function createHandlers(deps: PipelineDeps): Handlers {
   return {
     request(req, res) {
       // 2. Health endpoints are kubegate's own: answered before authentication, never proxied or audited.
-      if (draining) res.setHeader('connection', 'close');
+      // HTTP/2 has no Connection header: its session gets a GOAWAY from the listener instead.
+      if (draining && !isHttp2Response(res)) res.setHeader('connection', 'close');
       const health = healthPath(req.url);
       if (health !== undefined) return void answerHealth(deps, health, res, draining);
       // The sign-in page is how a person without a token gets one: kubegate's own, before authentication.
       if (deps.loginPage?.handles(req.url ?? '/')) return void deps.loginPage.handle(req, res);
       const ctx = newContext(req, clientAddress(req.socket.remoteAddress, forwardedFor(req.rawHeaders), deps.trustedProxies));
       const ex = responseExchange(ctx, res, record, clientGone(ctx), deps.audit.hooks);
+      ex.annotate('kubegate.io/client-http-version', req.httpVersion);
       track(ex, handleRequest(deps, ex, req, res));
     },
     upgrade(req, socket, head) {
@@ -160,7 +163,7 @@ export function createHandlers(deps: PipelineDeps): Handlers {
   };
 }
 
-async function handleRequest(deps: PipelineDeps, ex: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleRequest(deps: PipelineDeps, ex: Exchange, req: ClientRequest, res: ClientResponse): Promise<void> {
   // 1. Scope first: every later stage, the response and the audit record share its audit ID.
   const ctx = ex.ctx;
   res.setHeader('audit-id', ctx.auditId);
@@ -227,7 +230,7 @@ async function handleUpgrade(deps: PipelineDeps, ex: SocketExchange, req: Incomi
  * Stage 3, shared by both paths: the bearer ID token → the person and how they logged in, under the
  * failed-authentication rate limits and the token policies (guard/auth-guard.ts).
  */
-async function authenticate(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, upgrade: UpgradeProtocol | undefined): Promise<void> {
+async function authenticate(deps: PipelineDeps, ctx: RequestContext, req: ClientRequest, upgrade: UpgradeProtocol | undefined): Promise<void> {
   const { user, session } = await deps.guard.authenticate(deps.authenticator, () => bearerToken(req, { websocket: upgrade === 'websocket' }), ctx.clientAddress);
   ctx.user = user;
   ctx.session = session;
@@ -256,7 +259,7 @@ function endRevoked(ex: Exchange, verdict: RevocationVerdict): void {
 async function prepare(
   deps: PipelineDeps,
   ctx: RequestContext,
-  req: IncomingMessage,
+  req: ClientRequest,
   upgrade: UpgradeProtocol | undefined,
 ): Promise<{ headers: OutgoingHttpHeaders; limits: Limits }> {
   const person = ctx.user!;
@@ -290,7 +293,7 @@ function withGrants(deps: PipelineDeps, ctx: RequestContext, person: UserInfo): 
   };
 }
 
-async function ownApi(deps: PipelineDeps, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function ownApi(deps: PipelineDeps, ctx: RequestContext, req: ClientRequest, res: ClientResponse): Promise<void> {
   if (parseImpersonationRequest(req.rawHeaders) !== undefined) {
     throw new KubegateError('IMPERSONATION_INVALID', 'impersonation headers on kubegate\'s own API', { clientMessage: 'kubegate\'s own API acts as the authenticated person: impersonation headers are not accepted' });
   }
@@ -298,7 +301,7 @@ async function ownApi(deps: PipelineDeps, ctx: RequestContext, req: IncomingMess
   await answerOwnApi(deps.grants, { person: ctx.user!, session: ctx.session!, auditId: ctx.auditId, method: ctx.method, url: ctx.url, req, res });
 }
 
-async function impersonationTarget(deps: PipelineDeps, person: UserInfo, req: IncomingMessage): Promise<UserInfo> {
+async function impersonationTarget(deps: PipelineDeps, person: UserInfo, req: ClientRequest): Promise<UserInfo> {
   const asked = parseImpersonationRequest(req.rawHeaders);
   if (asked === undefined) return person;
   if (!deps.allowClientImpersonation) throw new KubegateError('IMPERSONATION_DISABLED', 'client impersonation headers while --allow-client-impersonation=false');
@@ -314,7 +317,7 @@ const AUDIT_REASON_MAX = 300;
  * goes to the operational log at info (error for 5xx) under the audit ID, and to the audit record as
  * `kubegate.io/error-reason`; the client sees only the code's message.
  */
-function refused(deps: PipelineDeps, ex: Exchange, req: IncomingMessage | undefined, thrown: unknown): KubegateError {
+function refused(deps: PipelineDeps, ex: Exchange, req: ClientRequest | undefined, thrown: unknown): KubegateError {
   const err = asKubegateError(thrown);
   const ctx = ex.ctx;
   ctx.errorCode = err.code;
@@ -344,9 +347,9 @@ function forwardedFor(rawHeaders: readonly string[]): string[] {
   return values;
 }
 
-function newContext(req: IncomingMessage, clientAddress: string | undefined): RequestContext {
+function newContext(req: ClientRequest, clientAddress: string | undefined): RequestContext {
   const ua = req.headers['user-agent'];
-  return context(req.method ?? 'GET', req.url ?? '/', clientAddress, typeof ua === 'string' ? ua : undefined);
+  return context(req.method ?? 'GET', req.url ?? '', clientAddress, typeof ua === 'string' ? ua : undefined);
 }
 
 function context(method: string, url: string, clientAddress: string | undefined, userAgent: string | undefined): RequestContext {
@@ -377,7 +380,7 @@ function healthPath(url: string | undefined): string | undefined {
   return HEALTH_PATHS.has(path) ? path : undefined;
 }
 
-async function answerHealth(deps: PipelineDeps, path: string, res: ServerResponse, draining: boolean): Promise<void> {
+async function answerHealth(deps: PipelineDeps, path: string, res: ClientResponse, draining: boolean): Promise<void> {
   if (path !== '/readyz') return sendJson(res, 200, 'ok');
   if (draining) return sendJson(res, 503, 'shutting down\n');
   // Unauthenticated: states only, never error details.
@@ -385,7 +388,7 @@ async function answerHealth(deps: PipelineDeps, path: string, res: ServerRespons
   const keys = deps.authenticator.keyStatus();
   if (!keys.ready) problems.push('oidc: issuer keys not loaded');
   if (!(await deps.upstream.probe())) problems.push('upstream: API server unreachable or refusing kubegate\'s credentials');
-  if (res.destroyed) return;
+  if (isGone(res)) return;
   // Stale keys still verify tokens (the last good set is kept while refreshes fail): ready, with a note.
   const note = keys.ready && keys.stale ? '\noidc: key set refresh failing; verifying with the last good keys\n' : '';
   sendJson(res, problems.length ? 503 : 200, problems.length ? problems.join('\n') + '\n' : `ok${note}`);

@@ -3,9 +3,6 @@
  * (key sets, agents, loggers), then the TLS listener is started.
  */
 import { readFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'winston';
 import type { AuditOutput } from '../audit/sink.js';
 import { startAuditTrail, type AuditTrail } from '../audit/trail.js';
@@ -13,6 +10,7 @@ import { createConfiguredAuthenticator, loadIssuers } from '../authn/configured.
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
+import { createH1Client } from '../proxy/h1-client.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
 import { mapStructuredClaims } from '../identity/structured.js';
@@ -36,7 +34,8 @@ import { trustedProxies } from '../guard/client-address.js';
 import { guardConnections } from '../guard/connections.js';
 import { clientNodeTokenReview, createServiceAccountReviewer } from '../guard/service-accounts.js';
 import { createHandlers, type PipelineDeps } from './pipeline.js';
-import { answerPlainHttp, loadServingCert, TLS_MIN_VERSION, watchServingCert } from './tls.js';
+import { createListener } from './listener.js';
+import { answerPlainHttp, loadServingCert, watchServingCert } from './tls.js';
 
 /** What a reload did. */
 export interface ReloadResult {
@@ -118,7 +117,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation);
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
-  const forwarder = createForwarder(upstream, { metrics, draining: () => handlers.draining() });
+  const forwarder = createForwarder(upstream, createH1Client(upstream), { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
   let loginPage = startLoginPage(config, log);
   const buildGuard = (c: Readonly<Config>, keep?: ReturnType<typeof createAuthGuard>['limiter']) =>
@@ -216,34 +215,22 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   // request (head and body) within requestTimeout. Node applies both to receiving the request only: a
   // watch or exec response after it is not limited (and an upgraded socket leaves the HTTP server).
   const conn = config.security.connections;
-  const server = https.createServer({
-    ...serving,
-    minVersion: TLS_MIN_VERSION,
-    handshakeTimeout: conn.headersTimeoutSeconds * 1000,
-    headersTimeout: conn.headersTimeoutSeconds * 1000,
-    requestTimeout: conn.requestTimeoutSeconds * 1000,
-    // How often Node checks those timeouts (its default, 30 s, would let them run late by as much).
-    connectionsCheckingInterval: Math.min(1000, conn.headersTimeoutSeconds * 500),
-  });
+  const listener = createListener(
+    { serving, http2: config.server.http2, http2MaxStreamsPerConnection: config.server.http2MaxStreamsPerConnection, headersTimeoutSeconds: conn.headersTimeoutSeconds, requestTimeoutSeconds: conn.requestTimeoutSeconds },
+    {
+      request: handlers.request,
+      upgrade: handlers.upgrade,
+      tlsClientError: (err, tlsSocket) => answerPlainHttp(err, tlsSocket, handlers.plainHttp),
+      // A parse error is a refused request (answered and audited); anything else is a broken connection.
+      clientError: (err, socket) => (err.code?.startsWith('HPE_') ? handlers.unparsable(err, socket) : socket.destroy()),
+    },
+  );
+  const server = listener.server;
   const connections = guardConnections(server, { maxTotal: conn.maxTotal, maxPerAddress: conn.maxPerAddress }, trusted, (reason) => metrics.connectionsRefused.inc({ reason }));
   metrics.guardFrom({ trackedKeys: () => deps.guard.trackedKeys(), openConnections: () => connections.open() });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket) => answerPlainHttp(err, tlsSocket, handlers.plainHttp));
-  server.on('request', handlers.request);
-  server.on('upgrade', handlers.upgrade);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // A parse error is a refused request (answered and audited); anything else is a broken connection.
-    if (err.code?.startsWith('HPE_')) handlers.unparsable(err, socket);
-    else socket.destroy();
-  });
   const stopWatching = watchServingCert(server, config.server.tlsCertFile, config.server.tlsPrivateKeyFile, log);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.securePort, config.server.bindAddress, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: Error) => {
+  const { port, address } = await listener.listen(config.server.securePort, config.server.bindAddress).catch((err: Error) => {
     stopWatching();
     elevation?.close();
     revocations?.close();
@@ -261,10 +248,9 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
           elevation?.close();
           revocations?.close();
           upstream.close();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await listener.close();
           throw err;
         });
-  const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   log.info('kubegate serving', { address: `${host}:${port}`, upstream: upstream.target.origin, issuer: config.authentication.configFile ?? config.oidc?.issuerUrl, metrics: metricsListener ? `${metricsListener.url}/metrics` : 'off' });
 
@@ -296,11 +282,10 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
       closing ??= (async () => {
         stopWatching();
         authenticator.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-          upgrades.close();
-        });
+        const closed = listener.close();
+        listener.closeAll();
+        upgrades.close();
+        await closed;
         await finish();
       })();
       return closing;
@@ -310,10 +295,10 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
         const started = Date.now();
         handlers.drainMode(false);
         stopWatching();
-        const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const listenerClosed = listener.close();
+        listener.drain();
         // Connections become idle as their responses finish: close them as they do.
-        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const sweep = setInterval(() => listener.drain(), 100);
         const drained = handlers.drain();
         const timer = (ms: number) => new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), ms).unref());
         const longRunningGrace = config.server.longRunningShutdownGraceSeconds * 1000;
@@ -325,12 +310,12 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
           const left = Math.max(0, grace - (Date.now() - started));
           if ((await Promise.race([drained.then(() => 'drained' as const), timer(left)])) === 'deadline') {
             log.warn('shutdown grace period over; closing the connections left', { inflight: handlers.inflight() });
-            server.closeAllConnections();
+            listener.closeAll();
             upgrades.close();
           }
         }
         clearInterval(sweep);
-        server.closeAllConnections();
+        listener.closeAll();
         await listenerClosed;
         authenticator.close();
         await finish();

@@ -5,6 +5,7 @@ import {
   clientIdentityHeaders,
   escapeExtraKey,
   outgoingHeaders,
+  responseHeaders,
   type HygieneResult,
   type OutgoingIdentity,
   type RequestHeaderNames,
@@ -52,6 +53,8 @@ function rawHeadersOf(client: IncomingHttpHeaders): string[] {
 
 /** Headers that must never come from the client. */
 const NEVER_FROM_CLIENT = [
+  'host',
+  'transfer-encoding',
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -137,7 +140,6 @@ const cases: Case[] = [
     client: { host: 'kube.example.com', accept: 'application/json', 'user-agent': 'kubectl/v1.31', 'content-type': 'application/json', 'content-length': '12' },
     id: identity(alice),
     headers: {
-      host: 'kube.example.com',
       accept: 'application/json',
       'user-agent': 'kubectl/v1.31',
       'content-type': 'application/json',
@@ -158,7 +160,7 @@ const cases: Case[] = [
       'impersonate-anything': 'x',
     },
     id: identity({ username: 'bob', groups: [], extra: {} }),
-    headers: { host: 'kube.example.com', ...kubegateOwn({ username: 'bob', groups: [], extra: {} }) },
+    headers: { ...kubegateOwn({ username: 'bob', groups: [], extra: {} }) },
     stripped: ['impersonate-user', 'impersonate-group', 'impersonate-uid', 'impersonate-extra-scopes', 'impersonate-extra-example.com%2fscopes', 'impersonate-anything'],
   },
   {
@@ -166,14 +168,14 @@ const cases: Case[] = [
     name: 'hand-built headers with upper-case names are still caught',
     client: { Host: 'kube.example.com', 'Impersonate-User': 'admin', AUTHORIZATION: 'Bearer stolen', 'X-Forwarded-For': '1.2.3.4', 'Keep-Alive': '5' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: ['impersonate-user'],
   },
   {
     name: 'no kubegate credential: client authorization is still removed',
     client: { host: 'kube.example.com', authorization: 'Bearer client-oidc-token' },
     id: identity(alice, { authorization: undefined }),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice, { withAuthorization: false }) },
+    headers: { ...kubegateOwn(alice, { withAuthorization: false }) },
     stripped: [],
   },
   {
@@ -197,11 +199,11 @@ const cases: Case[] = [
       accept: '*/*',
     },
     id: identity(alice),
-    headers: { host: 'kube.example.com', accept: '*/*', ...kubegateOwn(alice) },
+    headers: { accept: '*/*', ...kubegateOwn(alice) },
     stripped: [],
   },
   {
-    name: 'a header named in Connection is dropped, framing headers are kept',
+    name: 'a header named in Connection is dropped; Content-Length is kept (Host and Transfer-Encoding never pass: the upstream client sets them)',
     client: {
       host: 'kube.example.com',
       connection: 'close, X-Kubegate-Test, Content-Length, Transfer-Encoding, Host, Accept',
@@ -213,9 +215,7 @@ const cases: Case[] = [
     },
     id: identity(alice),
     headers: {
-      host: 'kube.example.com',
       'content-length': '5',
-      'transfer-encoding': 'chunked',
       'content-type': 'application/json',
       ...kubegateOwn(alice),
     },
@@ -225,14 +225,14 @@ const cases: Case[] = [
     name: 'Connection tokens are trimmed, case-folded, empty ones ignored',
     client: { host: 'kube.example.com', connection: ' ,X-KUBEGATE-TEST ,, ,  x-other  ', 'x-kubegate-test': '1', 'x-other': '2', 'x-kept': '3' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', 'x-kept': '3', ...kubegateOwn(alice) },
+    headers: { 'x-kept': '3', ...kubegateOwn(alice) },
     stripped: [],
   },
   {
     name: 'Connection naming kubegate-owned headers cannot remove them',
     client: { host: 'kube.example.com', connection: 'authorization, audit-id, x-forwarded-for, impersonate-user, impersonate-group', authorization: 'Bearer x' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: [],
   },
   {
@@ -240,7 +240,6 @@ const cases: Case[] = [
     client: { host: 'kube.example.com' },
     id: identity({ username: 'carol', uid: 'c-123', groups: ['a', 'b,c', 'd e'], extra: {} }),
     headers: {
-      host: 'kube.example.com',
       ...kubegateOwn({ username: 'carol', uid: 'c-123', groups: ['a', 'b,c', 'd e'], extra: {} }),
     },
     stripped: [],
@@ -263,7 +262,6 @@ const cases: Case[] = [
     client: { host: 'kube.example.com' },
     id: identity({ username: 'erin', groups: [], extra: { 'example.com/scopes': ['read', 'write'], 'a%b': ['1'], empty: [] } }),
     headers: {
-      host: 'kube.example.com',
       authorization: AUTH,
       'impersonate-user': 'erin',
       'impersonate-extra-example.com%2Fscopes': ['read', 'write'],
@@ -288,7 +286,6 @@ const cases: Case[] = [
     },
     id: identity(alice),
     headers: {
-      host: 'kube.example.com',
       'x-remote-users': 'not a requestheader name',
       'x-remote-extra': 'the prefix is X-Remote-Extra- with its dash',
       'x-remote-addr': '1.2.3.4',
@@ -302,7 +299,7 @@ const cases: Case[] = [
     name: 'repeated requestheader headers, as Node joins them',
     client: { host: 'kube.example.com', 'x-remote-user': 'admin, root', 'x-remote-group': 'system:masters, dev' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: [],
     strippedRequest: ['x-remote-user', 'x-remote-group'],
   },
@@ -322,7 +319,6 @@ const cases: Case[] = [
     },
     id: identity(alice, { requestHeaderNames: FRONT }),
     headers: {
-      host: 'kube.example.com',
       'x-front-group': 'not configured (groups is)',
       'x-front-extra': 'the prefix is X-Front-Extra- with its dash',
       ...kubegateOwn(alice),
@@ -334,7 +330,7 @@ const cases: Case[] = [
     name: 'control: a front proxy\'s own names pass when not configured',
     client: { host: 'kube.example.com', 'x-front-user': 'admin', 'x-front-extra-scopes': 's' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', 'x-front-user': 'admin', 'x-front-extra-scopes': 's', ...kubegateOwn(alice) },
+    headers: { 'x-front-user': 'admin', 'x-front-extra-scopes': 's', ...kubegateOwn(alice) },
     stripped: [],
   },
   {
@@ -348,7 +344,7 @@ const cases: Case[] = [
       'x-front-user': 'admin',
     },
     id: identity(alice, { requestHeaderNames: FRONT }),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: ['impersonate-user'],
     strippedRequest: ['x-remote-user', 'x-remote-extra-a', 'x-front-user'],
   },
@@ -356,21 +352,21 @@ const cases: Case[] = [
     name: 'the bearer token subprotocol never travels upstream, even on a plain request',
     client: { host: 'kube.example.com', 'sec-websocket-protocol': 'v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.dG9rZW4' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', 'sec-websocket-protocol': 'v5.channel.k8s.io', ...kubegateOwn(alice) },
+    headers: { 'sec-websocket-protocol': 'v5.channel.k8s.io', ...kubegateOwn(alice) },
     stripped: [],
   },
   {
     name: 'a token subprotocol alone: the header goes',
     client: { host: 'kube.example.com', 'sec-websocket-protocol': 'base64url.bearer.authorization.k8s.io.dG9rZW4' },
     id: identity(alice),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: [],
   },
   {
     name: 'undefined client values are skipped',
     client: { host: 'kube.example.com', accept: undefined },
     id: identity(alice),
-    headers: { host: 'kube.example.com', ...kubegateOwn(alice) },
+    headers: { ...kubegateOwn(alice) },
     stripped: [],
   },
 ];
@@ -450,7 +446,6 @@ t.test('raw request parsed by Node, then outgoingHeaders', async (t) => {
   const id = identity(alice, { requestHeaderNames: FRONT });
   const result = outgoingHeaders(req.headers, id);
   t.strictSame(result.headers, {
-    host: 'kube.example.com',
     'content-type': 'application/json',
     'content-length': '2',
     ...kubegateOwn(alice),
@@ -471,7 +466,7 @@ t.test('raw request parsed by Node, then outgoingHeaders', async (t) => {
   t.notOk('authorization' in noCredential.headers, 'client AUTHORIZATION does not survive without kubegate credentials');
 });
 
-t.test('raw chunked request listing framing headers in Connection', async (t) => {
+t.test('raw chunked request listing framing headers in Connection: nothing of the client\'s hop passes (the upstream client frames the body again: test/proxy/h1-client.test.ts)', async (t) => {
   const raw = [
     'PATCH /api/v1/namespaces/default/pods/p HTTP/1.1',
     'Host: kube.example.com',
@@ -493,7 +488,7 @@ t.test('raw chunked request listing framing headers in Connection', async (t) =>
   t.equal(req.headers['transfer-encoding'], 'chunked');
   const id = identity(alice);
   const result = outgoingHeaders(req.headers, id);
-  t.strictSame(result.headers, { host: 'kube.example.com', 'transfer-encoding': 'chunked', ...kubegateOwn(alice) });
+  t.strictSame(result.headers, { ...kubegateOwn(alice) });
   checkInvariants(t, req.headers, id, result);
 });
 
@@ -712,4 +707,31 @@ t.test('requestHeaderNames is required: a missing one is a TypeError naming it',
   const missing = { user: alice, authorization: AUTH, auditId: AUDIT_ID, clientAddress: CLIENT_ADDRESS } as unknown as OutgoingIdentity;
   t.throws(() => outgoingHeaders({ 'x-remote-user': 'admin' }, missing), { name: 'TypeError', message: /requestHeaderNames/ });
   t.throws(() => clientIdentityHeaders(['X-Remote-User', 'admin'], undefined as unknown as RequestHeaderNames), { name: 'TypeError', message: /requestHeaderNames/ });
+});
+
+t.test('HTTP/2 pseudo-headers, Host and Transfer-Encoding from the client are never forwarded (the upstream client frames and routes)', async (t) => {
+  const { headers } = outgoingHeaders(
+    { ':method': 'GET', ':path': '/api', ':authority': 'kubegate.example', ':scheme': 'https', host: 'evil.example', 'transfer-encoding': 'chunked', 'content-length': '5', accept: 'application/json' } as IncomingHttpHeaders,
+    identity(alice),
+  );
+  t.same(Object.keys(headers).filter((n) => n.startsWith(':') || n === 'host' || n === 'transfer-encoding'), []);
+  t.equal(headers['content-length'], '5', 'Content-Length stays: the upstream client enforces it');
+  t.equal(headers.accept, 'application/json');
+});
+
+t.test('responseHeaders: the API server\'s connection headers and the names its Connection lists are not relayed', async (t) => {
+  const upstream: IncomingHttpHeaders = {
+    'content-type': 'application/json',
+    connection: 'keep-alive, X-Hop',
+    'keep-alive': 'timeout=5',
+    'transfer-encoding': 'chunked',
+    'proxy-connection': 'keep-alive',
+    upgrade: 'h2c',
+    'x-hop': 'secret',
+    'audit-id': AUDIT_ID,
+    'set-cookie': ['a=1', 'b=2'],
+  };
+  t.same(responseHeaders(upstream, { http2: true, draining: false }), { 'content-type': 'application/json', 'audit-id': AUDIT_ID, 'set-cookie': ['a=1', 'b=2'] });
+  t.same(responseHeaders(upstream, { http2: false, draining: true }), { 'content-type': 'application/json', 'audit-id': AUDIT_ID, 'set-cookie': ['a=1', 'b=2'], connection: 'close' }, 'HTTP/1.1 while draining: Connection: close');
+  t.same(responseHeaders(upstream, { http2: true, draining: true }), { 'content-type': 'application/json', 'audit-id': AUDIT_ID, 'set-cookie': ['a=1', 'b=2'] }, 'never a Connection header on HTTP/2');
 });

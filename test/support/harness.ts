@@ -17,6 +17,11 @@ import { createPki, type TestPki } from './pki.js';
 
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 export const SA_TOKEN = 'kubegate-service-account-token-0123456789';
+/**
+ * The listener the end-to-end tests run against: 'h2' (HTTP/2 and HTTP/1.1 by ALPN, what kubectl then
+ * uses is HTTP/2) unless KUBEGATE_TEST_LISTENER=h1 (HTTP/1.1 only). CI runs the end-to-end tests both ways.
+ */
+export const TEST_LISTENER: 'h1' | 'h2' = process.env.KUBEGATE_TEST_LISTENER === 'h1' ? 'h1' : 'h2';
 
 export interface Harness {
   pki: TestPki;
@@ -51,7 +56,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const auditFile = join(pki.dir, 'audit.log');
   const serving = pki.server();
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile, http2: TEST_LISTENER === 'h2' },
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups', ...opts.config?.oidc },
     identity: { ...opts.config?.identity },
     ...(opts.config?.impersonation ? { impersonation: opts.config.impersonation } : {}),

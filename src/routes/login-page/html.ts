@@ -4,7 +4,7 @@
  * its hash, and the security headers every page carries. No scripts, no external assets, no forms.
  */
 import { createHash } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse as ServerResponse } from '../../net/wire.js';
 
 /** Markup produced by {@link html}: safe to embed as is. */
 export class Html {
@@ -109,5 +109,6 @@ export function sendHtml(res: ServerResponse, status: number, page: Html, header
     'content-length': String(Buffer.byteLength(body)),
     ...headers,
   });
-  res.end(head ? undefined : body);
+  if (head) res.end();
+  else res.end(body);
 }
