@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { connect } from 'node:tls';
-import { startHarness, SA_TOKEN, type Harness } from '../support/harness.js';
+import { startHarness, SA_TOKEN, TEST_LISTENER, type Harness } from '../support/harness.js';
 import { eventually } from '../support/own-kubegate.js';
 
 const ALICE = { email: 'alice@example.com', email_verified: true, groups: ['dev', 'ops'] };
@@ -227,6 +227,7 @@ t.test('request path', async (t) => {
       responseStatus: { code: 200 },
     });
     t.match(list!.userAgent, /kubectl/);
+    t.equal(list!.annotations?.['kubegate.io/client-http-version'], TEST_LISTENER === 'h2' ? '2.0' : '1.1', `kubectl spoke ${TEST_LISTENER === 'h2' ? 'HTTP/2 (offered by ALPN)' : 'HTTP/1.1 (the only protocol offered)'}`);
     const refused = records.filter((r) => r.responseStatus.code === 401);
     t.ok(refused.length >= Object.keys(badTokens).length + 2, 'failed authentications are audited too');
     t.ok(refused.every((r) => r.annotations?.['kubegate.io/error']?.startsWith('AUTHN_')));

@@ -6,7 +6,7 @@
 import { captureLogger, type LogLine } from './logs.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { startKubegate, type RunningKubegate, type StartOptions } from '../../src/server/server.js';
-import { sendTo } from './harness.js';
+import { sendTo, TEST_LISTENER } from './harness.js';
 import type { TestIssuer } from './oidc-issuer.js';
 import type { CertPair, TestPki } from './pki.js';
 
@@ -41,7 +41,7 @@ export async function startOwnKubegate(opts: OwnKubegateOptions): Promise<OwnKub
   const serving = opts.serving ?? pki.server();
   const auditFile = `${pki.dir}/audit-${Math.random().toString(36).slice(2)}.log`;
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile, http2: TEST_LISTENER === 'h2' },
     oidc: { issuerUrl: issuer.issuer, clientId: issuer.clientId, caFile: issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups' },
     upstream: opts.upstreamKubeconfig === undefined ? {} : { kubeconfig: opts.upstreamKubeconfig },
     audit: { logPath: auditFile },

@@ -18,7 +18,7 @@ import winston from 'winston';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { validateConfigOrThrow } from '../../src/config/validate.js';
 import { startKubegate, type RunningKubegate } from '../../src/server/server.js';
-import { KUBECTL, SA_TOKEN, kubeconfigYaml, sendTo, type Harness } from './harness.js';
+import { KUBECTL, SA_TOKEN, TEST_LISTENER, kubeconfigYaml, sendTo, type Harness } from './harness.js';
 
 /** Resolves on the first `event` of `emitter` (with its first argument). */
 export function once<T = unknown>(emitter: EventEmitter, event: string, capMs = 10_000): Promise<T> {
@@ -173,7 +173,7 @@ export async function startExtraKubegate(h: Harness, extra: { proxy?: Record<str
   const auditFile = join(h.pki.dir, `audit-${tag}.log`);
   const serving = h.pki.server();
   const config = validateConfigOrThrow({
-    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile },
+    server: { bindAddress: '127.0.0.1', securePort: 0, metricsBindAddress: '127.0.0.1:0', tlsCertFile: serving.certFile, tlsPrivateKeyFile: serving.keyFile, http2: TEST_LISTENER === 'h2' },
     oidc: { issuerUrl: h.issuer.issuer, clientId: h.issuer.clientId, caFile: h.issuer.caFile, usernameClaim: 'email', groupsClaim: 'groups' },
     upstream: { kubeconfig: upstreamKubeconfig },
     audit: { logPath: auditFile },
