@@ -18,6 +18,10 @@ import type tls from 'node:tls';
 import type { ClientRequest, ClientResponse } from '../net/wire.js';
 import { TLS_MIN_VERSION } from './tls.js';
 
+/** Receive windows for HTTP/2 request bodies (see http2Listener). */
+const STREAM_WINDOW = 256 * 1024;
+const CONNECTION_WINDOW = 4 * 1024 * 1024;
+
 export interface ListenerOptions {
   serving: { cert: string | Buffer; key: string | Buffer };
   http2: boolean;
@@ -78,7 +82,10 @@ function http2Listener(opts: ListenerOptions, timeouts: Timeouts, handlers: List
     minVersion: TLS_MIN_VERSION,
     handshakeTimeout: timeouts.handshakeTimeout,
     allowHTTP1: true,
-    settings: { maxConcurrentStreams: opts.http2MaxStreamsPerConnection, enableConnectProtocol: false },
+    // Request bodies (kubectl apply, create): HTTP/2's 64 KiB default windows would make a large upload
+    // crawl. Each stream may send 256 KiB ahead (kube-apiserver's per-stream upload buffer) and a
+    // connection 4 MiB, which bounds what one client can make kubegate hold for bodies not yet forwarded.
+    settings: { maxConcurrentStreams: opts.http2MaxStreamsPerConnection, enableConnectProtocol: false, initialWindowSize: STREAM_WINDOW },
   });
   // Node's HTTP/1.1 side of this server reads its request timeouts from these properties (the options
   // object of createSecureServer does not carry them), before listen() starts the periodic check.
@@ -89,6 +96,7 @@ function http2Listener(opts: ListenerOptions, timeouts: Timeouts, handlers: List
   let draining = false;
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
+    session.setLocalWindowSize(CONNECTION_WINDOW);
     session.once('close', () => sessions.delete(session));
     // A session opened while draining is told at once to go elsewhere after its first streams.
     if (draining) session.close();

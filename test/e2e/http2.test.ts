@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import http2 from 'node:http2';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent } from '../../src/audit/event.js';
@@ -231,6 +232,27 @@ t.test('HTTP/2 clients', async (t) => {
     t.equal(a.headers['x-kept'], 'yes');
     t.equal(a.headers['x-hop'], undefined, 'a header the API server named in Connection is not relayed');
     t.equal(a.body, '{"kind":"EndpointsList","items":[]}');
+  });
+
+  t.test('a 3 MB request body over HTTP/2 streams to the API server intact (larger than every receive window)', async (t) => {
+    h.fake.route('POST', '/api/v1/namespaces/default/configmaps', (req, res) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      req.on('data', (c: Buffer) => (hash.update(c), (size += c.length)));
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ size, sha: hash.digest('hex'), length: req.headers['content-length'] ?? null, te: req.headers['transfer-encoding'] ?? null }));
+      });
+    });
+    const body = randomBytes(1.5 * 1024 * 1024).toString('hex');
+    const sha = createHash('sha256').update(body).digest('hex');
+    const session = connectH2(h);
+    t.teardown(() => session.close());
+    const sized = await h2Request(session, { ':method': 'POST', ':path': '/api/v1/namespaces/default/configmaps', authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'content-length': String(body.length) }, body);
+    t.equal(sized.status, 201);
+    t.same(JSON.parse(sized.body), { size: body.length, sha, length: String(body.length), te: null }, 'Content-Length kept, every byte relayed');
+    const unsized = await h2Request(session, { ':method': 'POST', ':path': '/api/v1/namespaces/default/configmaps', authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body);
+    t.same(JSON.parse(unsized.body), { size: body.length, sha, length: null, te: 'chunked' }, 'without a length it is framed again (chunked upstream on HTTP/1.1)');
   });
 
   t.test('no request reached the API server without kubegate\'s credential and an Impersonate-User', async (t) => {
