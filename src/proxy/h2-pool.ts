@@ -520,7 +520,7 @@ class Pool implements H2Pool {
         if (this.queue.length > 0) this.pump();
       });
       session.on('goaway', (code: number, lastStreamID: number) => {
-        s.goawayLast = lastStreamID;
+        s.goawayLast = Math.min(s.goawayLast, lastStreamID); // a later GOAWAY may only lower it
         log?.info('the API server sent GOAWAY on an HTTP/2 session; new requests use another session', { code, lastStreamID, streams: s.active });
         this.drain(s, 'goaway');
       });
