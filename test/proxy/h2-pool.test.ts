@@ -476,6 +476,59 @@ t.test('request headers, bodies and onSent', async (t) => {
   t.equal(codeOf(closed), 'UPSTREAM_UNREACHABLE', 'a closed pool takes no new requests');
 });
 
+t.test('idle sessions close after idleSessionMs, one kept warm', async (t) => {
+  const held: ServerHttp2Stream[] = [];
+  const two = defer();
+  const srv = await h2Server(
+    t,
+    (stream) => {
+      held.push(stream);
+      if (held.length === 2) two.resolve();
+    },
+    { settings: { maxConcurrentStreams: 1 } },
+  );
+  const closed = defer<string>();
+  const pool = makePool(t, srv.url, { idleSessionMs: 20, pingIntervalMs: 10, metrics: { sessionClosed: (r) => closed.resolve(r) } });
+  const both = [pool.request(get('/a')), pool.request(get('/b'))];
+  await within(two.promise, CAP, 'two streams on two sessions');
+  t.equal(pool.stats().sessions, 2);
+  for (const s of held) answer(s, 'x');
+  for (const r of await Promise.all(both)) await readAll(r.body);
+  t.equal(await within(closed.promise, CAP, 'an idle session to close'), 'idle');
+  t.equal(pool.stats().sessions, 1, 'one session kept warm');
+  const c = held.length;
+  const pending = pool.request(get('/c'));
+  await within(
+    (async () => {
+      while (held.length === c) await new Promise((res) => setImmediate(res));
+    })(),
+    CAP,
+    'the third stream',
+  );
+  answer(held.at(-1)!, 'warm');
+  t.equal(await readAll((await pending).body), 'warm');
+  t.equal(srv.sessions.length, 2, 'served by the warm session, no new connection');
+});
+
+t.test('a connect that never completes: UPSTREAM_UNREACHABLE after connectTimeoutMs; a full queue refuses with UPSTREAM_RETRY', async (t) => {
+  // Accepts TCP, never speaks TLS.
+  const silent = net.createServer((c) => c.on('error', () => {}));
+  const conns: net.Socket[] = [];
+  silent.on('connection', (c) => conns.push(c));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => (conns.forEach((c) => c.destroy()), silent.close()));
+  const pool = makePool(t, new URL(`https://127.0.0.1:${(silent.address() as AddressInfo).port}`), { connectTimeoutMs: 100, maxQueued: 1 });
+  const waiting = pool.request(get('/first'));
+  const full = await pool.request(get('/second')).then(() => undefined, (e: unknown) => e);
+  t.equal(codeOf(full), 'UPSTREAM_RETRY', 'the queue holds one');
+  t.equal((full as KubegateError).retryAfterSeconds, 1);
+  const err = await waiting.then(() => undefined, (e: unknown) => e);
+  t.equal(codeOf(err), 'UPSTREAM_UNREACHABLE');
+  t.match((err as Error).message, /no HTTP\/2 connection to the API server at https:\/\/127\.0\.0\.1:\d+ within 0\.1 s/);
+  t.equal(pool.stats().connecting, 0);
+});
+
 t.test('retryVerdict: never a body, never after delivery, never a non-idempotent method, at most once', async (t) => {
   const methods = fc.constantFrom('GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'get');
   fc.assert(
