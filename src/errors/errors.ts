@@ -59,6 +59,9 @@ export const ERROR_CODES = {
   // upstream (5xx)
   UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server is unreachable' },
   UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', clientMessage: 'the Kubernetes API server did not answer in time' },
+  // The API server provably did not process the request (HTTP/2 GOAWAY above its stream, REFUSED_STREAM) and
+  // it could not be sent again (a body, a non-idempotent method, already retried): raise with retryAfterSeconds 1.
+  UPSTREAM_RETRY: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'the Kubernetes API server did not process the request; retry it' },
   UPSTREAM_FAILED: { status: 502, reason: 'InternalError', clientMessage: 'the request to the Kubernetes API server failed' },
   UPSTREAM_CREDENTIALS: { status: 503, reason: 'ServiceUnavailable', clientMessage: 'kubegate has no usable credentials for the API server' },
   // audit (--audit-fail-closed): the trail cannot be written, so nothing is served unrecorded
@@ -80,7 +83,7 @@ export class KubegateError extends Error {
   readonly details: Readonly<Record<string, string | number | boolean>>;
   /** A more precise message for the client (only for refusals whose reason the client may know). */
   private readonly clientDetail: string | undefined;
-  /** For 429: seconds the client should wait (`Retry-After`, `Status.details.retryAfterSeconds`). */
+  /** For 429 (and 503 UPSTREAM_RETRY): seconds the client should wait (`Retry-After`, `Status.details.retryAfterSeconds`). */
   readonly retryAfterSeconds: number | undefined;
 
   /**
@@ -127,7 +130,7 @@ export interface KubernetesStatus {
   status: 'Failure';
   message: string;
   reason: string;
-  /** kube-apiserver's StatusDetails; kubegate sets only retryAfterSeconds (429). */
+  /** kube-apiserver's StatusDetails; kubegate sets only retryAfterSeconds (429, and 503 UPSTREAM_RETRY). */
   details?: { retryAfterSeconds: number };
   code: number;
 }

@@ -28,6 +28,8 @@ export interface UpstreamRequest {
   /**
    * The sanitised request headers: lower-case names, no pseudo-headers, no `host`, and none of the
    * connection-specific headers (connection, keep-alive, proxy-connection, transfer-encoding, upgrade).
+   * Owned by the request: the HTTP/2 pool adds ':method' and ':path' to this object and hands it to
+   * `session.request()` as is, so pass a fresh object per request (never a shared, pre-built one).
    */
   headers: OutgoingHttpHeaders;
   /** The request body, piped with backpressure; null when the request has none. */

@@ -11,8 +11,17 @@
  *   kubegate's credential and NO Impersonate-* header at all. Prefix-matched on path segments, so
  *   `ownRoute('GET', '/apis/kubegate.io/v1alpha1/namespaces/kubegate/elevations', h)` also answers
  *   `.../elevations/<name>`; the longest registered prefix wins.
+ *
+ * `http2: true` serves HTTP/2 (ALPN h2) and HTTP/1.1 (ALPN http/1.1 or none) on the same port, as
+ * kube-apiserver does; upgrades (exec, attach, port-forward) stay HTTP/1.1 on the fallback. Routes then
+ * receive Node's compat objects (Http2ServerRequest/Http2ServerResponse, `req.httpVersion === '2.0'`)
+ * typed as IncomingMessage/ServerResponse: use only what both offer (headers, data/end, writeHead, write,
+ * end, flushHeaders, 'close'), not the raw socket. Pseudo-headers are never recorded, and test hooks
+ * script the connection: goaway(), settings(), refuseNext().
  */
 import { createServer, type Server } from 'node:https';
+import http2, { type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -27,6 +36,8 @@ export interface RecordedRequest {
   all(name: string): string[];
   /** Whether kubegate's credential was presented. */
   credentialOk: boolean;
+  /** The protocol the request arrived on. */
+  httpVersion: '1.1' | '2.0';
 }
 
 export type Route = (req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest) => void;
@@ -53,6 +64,22 @@ export interface FakeApiServer {
   ownRoute(method: string, pathPrefix: string, handler: Route): void;
   /** Handle protocol upgrades (exec, attach, port-forward) on a path, any method. */
   upgradeRoute(path: string, handler: UpgradeRoute): void;
+  /** HTTP/2 streams reset by {@link refuseNext} (never processed, so not in `requests`) or above a {@link goaway}'s last id. */
+  readonly refused: RecordedRequest[];
+  /** HTTP/2 sessions accepted so far (`http2: true` only). */
+  readonly http2Sessions: number;
+  /**
+   * `http2: true` only: send GOAWAY (NO_ERROR) on every open HTTP/2 session. Without `lastStreamId` the
+   * session closes gracefully (GOAWAY with the last stream it received; its streams run to their end).
+   * With one (≥ 1: Node turns 0 into its last processed stream), streams above it are not processed: their
+   * records move from `requests` to `refused` (hold such requests in their route; one a route already
+   * answered makes no sense). Client stream ids are odd: 1, 3, 5… per session.
+   */
+  goaway(lastStreamId?: number): void;
+  /** `http2: true` only: new SETTINGS for open sessions and new ones; resolves once every open session acknowledged. */
+  settings(s: { maxConcurrentStreams?: number }): Promise<void>;
+  /** `http2: true` only: reset the next `n` HTTP/2 streams with REFUSED_STREAM, unprocessed (recorded in `refused`). */
+  refuseNext(n: number): void;
   close(): Promise<void>;
 }
 
@@ -62,6 +89,10 @@ export interface FakeOptions {
   expectedToken?: string;
   /** Listen on this port (to restart on the same address). */
   port?: number;
+  /** Serve HTTP/2 (ALPN h2) with the HTTP/1.1 fallback on the same port (default false: HTTP/1.1 only). */
+  http2?: boolean;
+  /** Initial HTTP/2 SETTINGS (`http2: true`), e.g. { maxConcurrentStreams: 100 } like kube-apiserver. */
+  http2Settings?: http2.Settings;
 }
 
 export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServer> {
@@ -132,18 +163,38 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
   );
   const upgradeRoutes = new Map<string, UpgradeRoute>();
 
-  const record = (req: IncomingMessage): RecordedRequest => {
+  const refused: RecordedRequest[] = [];
+  /** HTTP/2 records: their session and stream id (for goaway's last stream id). */
+  const streamOf = new Map<RecordedRequest, { session: http2.Http2Session; id: number }>();
+  const record = (req: IncomingMessage, into = requests): RecordedRequest => {
     const rawHeaders: [string, string][] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are framing, not headers kubegate sent.
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (!req.rawHeaders[i]!.startsWith(':')) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
     const all = (name: string) => rawHeaders.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
     const auth = all('authorization');
     const credentialOk = opts.expectedToken === undefined || (auth.length === 1 && auth[0] === `Bearer ${opts.expectedToken}`);
-    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders, all, credentialOk };
-    requests.push(recorded);
+    const httpVersion = req.httpVersion === '2.0' ? '2.0' : '1.1';
+    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders, all, credentialOk, httpVersion };
+    if (httpVersion === '2.0') {
+      const stream = (req as unknown as Http2ServerRequest).stream;
+      // Only while the stream is open: a finished stream was processed, whatever a later GOAWAY says.
+      if (stream.session && stream.id !== undefined) {
+        streamOf.set(recorded, { session: stream.session, id: stream.id });
+        stream.once('close', () => streamOf.delete(recorded));
+      }
+    }
+    into.push(recorded);
     return recorded;
   };
+  let refuse = 0;
 
-  const server: Server = createServer({ cert: opts.serving.cert, key: opts.serving.key }, (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (refuse > 0 && req.httpVersion === '2.0') {
+      refuse--;
+      record(req, refused);
+      (req as unknown as Http2ServerRequest).stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     const recorded = record(req);
     const { all, credentialOk } = recorded;
     const path = (req.url ?? '/').split('?')[0]!;
@@ -169,16 +220,41 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     if (handler) return handler(req, res, recorded);
     req.resume();
     json(res, 404, status(404, 'NotFound', `fake: no route for ${req.method} ${path}`));
-  });
+  };
+  const h2: Http2SecureServer | undefined = opts.http2
+    ? http2.createSecureServer({ cert: opts.serving.cert, key: opts.serving.key, allowHTTP1: true, ...(opts.http2Settings && { settings: opts.http2Settings }) }, handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    : undefined;
+  const server: Server | Http2SecureServer = h2 ?? createServer({ cert: opts.serving.cert, key: opts.serving.key }, handle);
   let tlsConnections = 0;
-  const unused = new Set<object>();
-  server.on('secureConnection', (socket) => {
+  // Keyed by the client's address and port: on HTTP/2, req.socket is a proxy, not the TLS socket itself.
+  const unused = new Map<string, object>();
+  const sockets = new Set<TLSSocket>();
+  const key = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}:${s.remotePort}`;
+  server.on('secureConnection', (socket: TLSSocket) => {
     tlsConnections++;
-    unused.add(socket);
-    socket.once('close', () => unused.delete(socket));
+    const k = key(socket);
+    unused.set(k, socket);
+    sockets.add(socket);
+    socket.once('close', () => {
+      if (unused.get(k) === socket) unused.delete(k);
+      sockets.delete(socket);
+    });
   });
-  server.prependListener('request', (req: IncomingMessage) => unused.delete(req.socket));
-  server.prependListener('upgrade', (req: IncomingMessage) => unused.delete(req.socket));
+  server.prependListener('request', (req: IncomingMessage) => unused.delete(key(req.socket)));
+  server.prependListener('upgrade', (req: IncomingMessage) => unused.delete(key(req.socket)));
+  const sessions = new Set<ServerHttp2Session>();
+  let http2Sessions = 0;
+  let settings: http2.Settings = { ...opts.http2Settings };
+  h2?.on('session', (session: ServerHttp2Session) => {
+    http2Sessions++;
+    sessions.add(session);
+    session.on('error', () => {});
+    session.once('close', () => sessions.delete(session));
+  });
+  const needH2 = (hook: string) => {
+    if (!h2) throw new Error(`fake API server: ${hook}() needs startFakeApiServer({ http2: true })`);
+    return h2;
+  };
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.add(socket);
@@ -213,10 +289,49 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
     route,
     ownRoute,
     upgradeRoute: (path, handler) => upgradeRoutes.set(path, handler),
+    refused,
+    get http2Sessions() {
+      return http2Sessions;
+    },
+    goaway(lastStreamId) {
+      needH2('goaway');
+      // Node sends the last stream it processed for 0, so 0 cannot say "none processed".
+      if (lastStreamId !== undefined && !(Number.isInteger(lastStreamId) && lastStreamId >= 1)) throw new RangeError(`fake API server: goaway(lastStreamId) needs an integer >= 1, got ${lastStreamId}`);
+      for (const session of sessions) {
+        if (session.closed || session.destroyed) continue;
+        if (lastStreamId === undefined) {
+          session.close();
+          continue;
+        }
+        session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStreamId);
+        for (const [rec, at] of streamOf) {
+          if (at.session !== session || at.id <= lastStreamId) continue;
+          const i = requests.indexOf(rec);
+          if (i >= 0) requests.splice(i, 1);
+          refused.push(rec);
+          streamOf.delete(rec);
+        }
+      }
+    },
+    async settings(next) {
+      const srv = needH2('settings');
+      settings = { ...settings, ...next };
+      srv.updateSettings(settings);
+      await Promise.all(
+        [...sessions].filter((s) => !s.closed && !s.destroyed).map((s) => new Promise<void>((resolve) => s.settings(settings, () => resolve()))),
+      );
+    },
+    refuseNext(n) {
+      needH2('refuseNext');
+      refuse = n;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        if (h2) {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        } else (server as Server).closeAllConnections();
         for (const socket of upgraded) socket.destroy();
       }),
   };
