@@ -576,6 +576,7 @@ class Pool implements H2Pool {
     if (!sent) return;
     s.pingTimer = setTimeout(() => {
       s.closeReason = 'ping-timeout';
+      s.draining = true;
       this.opts.log?.warn(`the API server did not answer an HTTP/2 PING within ${this.pingTimeoutMs / 1000} s; closing the session (${s.active} streams fail)`, { server: this.authority });
       s.session.destroy(new KubegateError('UPSTREAM_FAILED', `the API server did not answer an HTTP/2 PING within ${this.pingTimeoutMs / 1000} s`));
     }, this.pingTimeoutMs);

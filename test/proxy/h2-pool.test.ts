@@ -469,6 +469,11 @@ t.test('request headers, bodies and onSent', async (t) => {
   t.equal(r.status, 201);
   t.same(JSON.parse(await readAll(r.body)), { method: 'POST', path: '/apis/x?dryRun=All', authority: srv.url.host, test: 'yes', body: '{"a":1}' });
   t.equal(sent, 1, 'onSent once, after the body');
+  // A connection-specific header is a caller's bug (the contract excludes them): a coded error, the session lives on.
+  const bad = await pool.request(get('/x', { headers: { 'transfer-encoding': 'chunked' } })).then(() => undefined, (e: unknown) => e);
+  t.equal(codeOf(bad), 'UPSTREAM_FAILED');
+  t.match((bad as Error).message, /cannot send GET \/x on the HTTP\/2 session/);
+  t.equal((await pool.request(get('/ok'))).status, 201, 'the session still serves');
   const closed = await (async () => {
     pool.close();
     return pool.request(get('/after-close')).then(() => undefined, (e: unknown) => e);
