@@ -12,10 +12,10 @@
  *   hash of the token; refusals are not cached (the failure limiter bounds retries).
  * - Once the API server vouched for the token, its `iat`/`exp` are read for the token policies.
  */
-import { createHash } from 'node:crypto';
 import { AuthenticationV1Api, Observable, type KubeConfig } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import type { Authenticated } from '../authn/authenticator.js';
+import { tokenCacheKey } from '../authn/token-cache.js';
 import { KubegateError } from '../errors/errors.js';
 
 export interface TokenReviewResult {
@@ -29,7 +29,8 @@ export type TokenReviewCall = (token: string, timeoutMs: number) => Promise<Toke
 
 export interface ServiceAccountReviewer {
   /** @throws KubegateError AUTHN_INVALID_TOKEN (401) when refused, UPSTREAM_UNREACHABLE (503) when the API server does not answer. */
-  authenticate(token: string): Promise<Authenticated>;
+  /** `fingerprint`: the token's hash when the caller has it (the auth guard's, computed once per request). */
+  authenticate(token: string, fingerprint?: string): Promise<Authenticated>;
 }
 
 const SA_USER = /^system:serviceaccount:[^:]+:[^:]+$/;
@@ -39,8 +40,8 @@ export function createServiceAccountReviewer(call: TokenReviewCall, s: { cacheSe
   const maxEntries = s.maxEntries ?? 10_000;
   const cache = new Map<string, { value: Authenticated; until: number }>();
   return {
-    async authenticate(token) {
-      const key = createHash('sha256').update(token).digest('base64url');
+    async authenticate(token, fingerprint) {
+      const key = fingerprint ?? tokenCacheKey(token);
       const hit = cache.get(key);
       if (hit !== undefined && hit.until > now()) return hit.value;
       cache.delete(key);
