@@ -18,6 +18,7 @@ import * as jose from 'jose';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import { mapStructuredClaims } from '../identity/structured.js';
+import { freezeUser } from '../identity/user.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { JwtIssuerSettings } from './auth-config.js';
 import type { Authenticated, Authenticator, KeyStatus, SessionFacts } from './authenticator.js';
@@ -114,7 +115,7 @@ export function createJwtAuthenticator(issuers: readonly JwtIssuerSettings[], o:
       if (cached !== undefined) return cached;
       const state = route(token, byUrl);
       const claims = await resolveDistributedGroups(await verify(token, state), state, (t) => verify(t, state));
-      const verified: Authenticated = Object.freeze({ user: mapStructuredClaims(claims, state.settings.rules), session: sessionFacts(claims) });
+      const verified: Authenticated = Object.freeze({ user: freezeUser(mapStructuredClaims(claims, state.settings.rules)), session: sessionFacts(claims) });
       cache.set(token, verified, Math.min((claims.exp as number) * 1000, now + cacheMaxMs), key);
       return verified;
     },

@@ -17,6 +17,7 @@ import { decodeJwt } from 'jose';
 import type { Authenticated } from '../authn/authenticator.js';
 import { tokenCacheKey } from '../authn/token-cache.js';
 import { KubegateError } from '../errors/errors.js';
+import { freezeUser } from '../identity/user.js';
 
 export interface TokenReviewResult {
   authenticated: boolean;
@@ -64,12 +65,12 @@ export function createServiceAccountReviewer(call: TokenReviewCall, s: { cacheSe
       const iat = num(claims.iat);
       const exp = num(claims.exp);
       const value: Authenticated = Object.freeze({
-        user: {
+        user: freezeUser({
           username,
           ...(result.user?.uid && { uid: result.user.uid }),
           groups: (result.user?.groups ?? []).filter((g) => g === 'system:serviceaccounts' || g.startsWith('system:serviceaccounts:')),
           extra: {},
-        },
+        }),
         session: { amr: [], ...(typeof claims.iss === 'string' && { issuer: claims.iss }), ...(iat !== undefined && { issuedAt: iat }), ...(exp !== undefined && { expiresAt: exp }) },
       });
       const until = Math.min(now() + s.cacheSeconds * 1000, exp === undefined ? Infinity : exp * 1000);
