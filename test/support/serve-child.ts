@@ -90,7 +90,8 @@ export function spawnServe(t: Teardown, args: string[]): ServeChild {
           check();
         }),
         20_000,
-        `${what} (log so far: ${log.slice(-1500)})`,
+        // Read when the wait gives up: the log as it is then (at the start of the wait it is often empty).
+        () => `${what} (log so far: ${log.slice(-1500) || '(nothing)'})`,
       );
     },
   };
