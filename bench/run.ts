@@ -131,7 +131,7 @@ for (const alg of ['RS256', 'ES256'] as const) {
   const n = 3000;
   const fresh = await Promise.all(Array.from({ length: n }, (_, i) => issuer.sign(alg, { sub: `cold-${i}`, email: `cold-${i}@example.com`, jti: `${alg}-${i}` })));
   const authn = createOidcAuthenticator(
-    { issuerUrl: issuer.url, clientId: 'kubegate', ca: pki.ca, signingAlgs: [alg], requiredClaims: {}, clockSkewSeconds: 10, mapping: { issuerUrl: issuer.url, usernameClaim: 'email', groupsPrefix: '', extraClaims: {}, allowSystemNames: false } },
+    { issuerUrl: issuer.url, clientId: 'kubegate', ca: pki.ca, signingAlgs: [alg], requiredClaims: {}, clockSkewSeconds: 10, usernameClaim: 'email', groupsPrefix: '', extraClaims: {}, allowSystemNames: false },
     silentLogger(),
   );
   await authn.whenReady();

@@ -158,6 +158,29 @@ export function policyAttributes(event: AuditRecord): PolicyAttributes {
   };
 }
 
+/**
+ * The same attributes {@link policyAttributes} reads from any stage record of this request, read from the
+ * context directly (no record built): what the trail judges a request by before writing anything.
+ */
+export function contextAttributes(ctx: RequestContext): PolicyAttributes {
+  const info = ctx.info;
+  const q = ctx.url.indexOf('?');
+  const user = ctx.user;
+  const resourceRequest = info.isResourceRequest;
+  return {
+    username: user?.username,
+    groups: user?.groups ?? [],
+    verb: info.verb,
+    resourceRequest,
+    path: q < 0 ? ctx.url : ctx.url.slice(0, q),
+    apiGroup: (resourceRequest && info.apiGroup) || '',
+    resource: (resourceRequest && info.resource) || undefined,
+    subresource: (resourceRequest && info.subresource) || undefined,
+    namespace: (resourceRequest && info.namespace) || undefined,
+    name: (resourceRequest && info.name) || undefined,
+  };
+}
+
 function auditUser(u: UserInfo): AuditUser {
   const out: AuditUser = { username: u.username };
   if (u.uid !== undefined) out.uid = u.uid;

@@ -69,16 +69,24 @@ export const DEFAULT_POLICY: Policy = {
   omitManagedFields: false,
 };
 
+/** Each policy's decisions, one per rule (and one for no rule), made the first time a rule matches. */
+const decisions = new WeakMap<Policy, Map<PolicyRule | undefined, AuditDecision>>();
+
+/** The decision of the first rule `attrs` match, or level None. Frozen and shared: the same rule, the same object. */
 export function decide(policy: Policy, attrs: PolicyAttributes): AuditDecision {
-  for (const rule of policy.rules) {
-    if (!ruleMatches(rule, attrs)) continue;
-    return {
-      level: rule.level,
-      omitStages: [...new Set([...policy.omitStages, ...rule.omitStages])],
-      omitManagedFields: rule.omitManagedFields ?? policy.omitManagedFields,
-    };
+  const rule = policy.rules.find((r) => ruleMatches(r, attrs));
+  let byRule = decisions.get(policy);
+  if (byRule === undefined) decisions.set(policy, (byRule = new Map()));
+  let d = byRule.get(rule);
+  if (d === undefined) {
+    d = Object.freeze(
+      rule === undefined
+        ? { level: 'None' as const, omitStages: Object.freeze([...policy.omitStages]), omitManagedFields: policy.omitManagedFields }
+        : { level: rule.level, omitStages: Object.freeze([...new Set([...policy.omitStages, ...rule.omitStages])]), omitManagedFields: rule.omitManagedFields ?? policy.omitManagedFields },
+    );
+    byRule.set(rule, d);
   }
-  return { level: 'None', omitStages: policy.omitStages, omitManagedFields: policy.omitManagedFields };
+  return d;
 }
 
 function ruleMatches(rule: PolicyRule, a: PolicyAttributes): boolean {

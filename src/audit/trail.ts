@@ -16,7 +16,9 @@ import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AuditHooks } from '../request/exchange.js';
-import { stageEvent, policyAttributes, type AuditRecord } from './event.js';
+import { contextAttributes, stageEvent, policyAttributes, type AuditRecord } from './event.js';
+import type { AuditDecision } from '../request/audit-types.js';
+import type { RequestContext } from '../request/context.js';
 import { decide, DEFAULT_POLICY, loadPolicyFile, type Policy } from './policy.js';
 import { createLogBackend, fanOut, type AuditBackend, type AuditOutput, type BackendEvents } from './sink.js';
 import { createWebhookBackend, loadWebhookTarget } from './webhook.js';
@@ -43,8 +45,8 @@ export interface TrailOptions {
 }
 
 export function createAuditTrail(o: TrailOptions): AuditTrail {
-  const write = (record: AuditRecord) => {
-    const d = decide(o.policy, policyAttributes(record));
+  /** Write `record` as decision `d` says: one JSON.stringify, the same text to every backend. */
+  const emit = (record: AuditRecord, d: AuditDecision) => {
     if (d.level === 'None' || d.omitStages.includes(record.stage)) return;
     record.level = d.level;
     if (d.level === 'Metadata') {
@@ -54,12 +56,20 @@ export function createAuditTrail(o: TrailOptions): AuditTrail {
     o.output.write(JSON.stringify(record));
     o.metrics?.auditRecords.inc({ result: 'written' });
   };
+  const write = (record: AuditRecord) => emit(record, decide(o.policy, policyAttributes(record)));
+  // A request's stage records are judged by the attributes read from its context (the same ones the
+  // record would carry), so a stage the policy omits (RequestReceived by default) is never built.
+  const judge = (ctx: RequestContext) => decide(o.policy, contextAttributes(ctx));
   return {
     write,
     hooks: {
       maxBodyBytes: o.maxBodyBytes,
-      decide: (ctx) => decide(o.policy, policyAttributes(stageEvent(ctx, 'RequestReceived', {}))),
-      stage: (ctx, stage, detail) => write(stageEvent(ctx, stage, detail)),
+      decide: judge,
+      stage: (ctx, stage, detail) => {
+        const d = judge(ctx);
+        if (d.level === 'None' || d.omitStages.includes(stage)) return;
+        emit(stageEvent(ctx, stage, detail), d);
+      },
     },
     admit() {
       if (o.failClosed && !o.output.healthy()) throw new KubegateError('AUDIT_FAILING', 'refused: the audit trail cannot be written and --audit-fail-closed is set');

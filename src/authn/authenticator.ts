@@ -29,7 +29,11 @@ export interface Authenticated {
 
 /** Turns a bearer token into the person it proves, or throws a coded KubegateError. */
 export interface Authenticator {
-  authenticate(token: string): Promise<Authenticated>;
+  /**
+   * `fingerprint`: the token's `tokenCacheKey` (authn/token-cache.ts) when the caller computed it already
+   * (the auth guard does, once per request); computed here otherwise. A hash, never the token.
+   */
+  authenticate(token: string, fingerprint?: string): Promise<Authenticated>;
   /** True once the authenticator can verify tokens (e.g. its key set is loaded). */
   ready(): boolean;
   /** Resolves once `ready()` is true (never rejects; an unreachable issuer is retried). */

@@ -173,7 +173,7 @@ export function createConfiguredAuthenticator(config: AuthenticationSettings, o:
   watchFile(config.authentication.configFile);
 
   return {
-    authenticate: (token) => current.authenticate(token),
+    authenticate: (token, fingerprint) => current.authenticate(token, fingerprint),
     ready: () => current.ready(),
     whenReady: () => readyPromise,
     keyStatus: () => current.keyStatus(),

@@ -18,13 +18,14 @@ import * as jose from 'jose';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import { mapStructuredClaims } from '../identity/structured.js';
+import { freezeUser } from '../identity/user.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { JwtIssuerSettings } from './auth-config.js';
 import type { Authenticated, Authenticator, KeyStatus, SessionFacts } from './authenticator.js';
 import { issuerMismatch } from '../net/fetch-error.js';
 import { describeIssuerError, fetchTrusting, type GetFetch } from './fetch.js';
 import { createIssuerKeySet, type IssuerKeySet } from './key-set.js';
-import { createTokenCache } from './token-cache.js';
+import { createTokenCache, tokenCacheKey } from './token-cache.js';
 
 export interface JwtAuthenticatorOptions {
   log: Logger;
@@ -105,17 +106,17 @@ export function createJwtAuthenticator(issuers: readonly JwtIssuerSettings[], o:
   };
 
   return {
-    async authenticate(token) {
-      // Shape first: the cache key decodes the signature segment, so only well-formed tokens reach it.
+    async authenticate(token, fingerprint) {
       if (!JWT_SHAPE.test(token)) throw new KubegateError('AUTHN_INVALID_TOKEN', 'bearer token is not a JWT');
       const now = Date.now();
-      const cached = cache.get(token, now);
+      const key = fingerprint ?? tokenCacheKey(token);
+      const cached = cache.get(token, now, key);
       o.metrics?.tokenCache.inc({ result: cached === undefined ? 'miss' : 'hit' });
       if (cached !== undefined) return cached;
       const state = route(token, byUrl);
       const claims = await resolveDistributedGroups(await verify(token, state), state, (t) => verify(t, state));
-      const verified: Authenticated = Object.freeze({ user: mapStructuredClaims(claims, state.settings.rules), session: sessionFacts(claims) });
-      cache.set(token, verified, Math.min((claims.exp as number) * 1000, now + cacheMaxMs));
+      const verified: Authenticated = Object.freeze({ user: freezeUser(mapStructuredClaims(claims, state.settings.rules)), session: sessionFacts(claims) });
+      cache.set(token, verified, Math.min((claims.exp as number) * 1000, now + cacheMaxMs), key);
       return verified;
     },
     ready: () => [...byUrl.values()].some((s) => s.keySet?.ready() ?? false),

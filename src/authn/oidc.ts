@@ -8,21 +8,19 @@
  */
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
-import type { ClaimMapping } from '../identity/claims.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { authenticationConfigurationFromOidc, resolveAuthenticationConfiguration } from './auth-config.js';
+import { authenticationConfigurationFromOidc, resolveAuthenticationConfiguration, type OidcSection } from './auth-config.js';
 import type { Authenticator } from './authenticator.js';
 import { createJwtAuthenticator } from './jwt.js';
 
-export interface OidcSettings {
-  issuerUrl: string;
-  clientId: string;
+/** The `oidc:` section's settings (claims, prefixes, required claims), plus what the section names by file or flag. */
+export interface OidcSettings extends OidcSection {
   /** PEM bundle trusted for the issuer's TLS; undefined: system roots. */
   ca?: string | undefined;
   signingAlgs: readonly string[];
-  requiredClaims: Readonly<Record<string, string>>;
   clockSkewSeconds: number;
-  mapping: ClaimMapping;
+  /** `identity.allowSystemNames`: mapped names may start with `system:`. */
+  allowSystemNames: boolean;
   /** Upper bound on how long a verified token stays cached (default 10 min), so key revocation takes effect. */
   cacheMaxSeconds?: number;
   cacheMaxEntries?: number;
@@ -48,23 +46,9 @@ export interface OidcSettings {
  * @throws KubegateError CONFIG_INVALID when the settings make no valid configuration (schema-validated settings do).
  */
 export function createOidcAuthenticator(s: OidcSettings, log: Logger): Authenticator {
-  const m = s.mapping;
-  const doc = authenticationConfigurationFromOidc(
-    {
-      issuerUrl: s.issuerUrl,
-      clientId: s.clientId,
-      usernameClaim: m.usernameClaim,
-      usernamePrefix: m.usernamePrefix,
-      groupsClaim: m.groupsClaim,
-      groupsPrefix: m.groupsPrefix,
-      uidClaim: m.uidClaim,
-      extraClaims: m.extraClaims,
-      requiredClaims: s.requiredClaims,
-    },
-    s.ca,
-  );
+  const doc = authenticationConfigurationFromOidc(s, s.ca);
   const resolved = resolveAuthenticationConfiguration(doc, {
-    allowSystemNames: m.allowSystemNames,
+    allowSystemNames: s.allowSystemNames,
     signingAlgs: s.signingAlgs,
     clockSkewSeconds: s.clockSkewSeconds,
     legacyExtraKeys: true,

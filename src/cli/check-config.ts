@@ -13,7 +13,6 @@ import { configError } from '../config/validate.js';
 import { flagForPath } from '../config/flags.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log/logger.js';
-import { loadUpstream } from '../upstream/upstream.js';
 import { loadServingCert } from '../server/tls.js';
 import { checkAuditPath, checkCaFiles, checkTlsPair } from './file-checks.js';
 import { readFileSync } from 'node:fs';
@@ -28,6 +27,8 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     const issues = [...checkCaFiles(config), ...checkTlsPair(config), ...checkAuditPath(config), ...checkSecretFiles(config)];
     if (issues.length === 0) loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
     try {
+      // Loaded here: --offline never opens the kubeconfig, so it need not load @kubernetes/client-node.
+      const { loadUpstream } = await import('../upstream/upstream.js');
       const upstream = await loadUpstream({ kubeconfig: config.upstream.kubeconfig, probeAtStart: false }, silentLogger());
       const credential = upstream.authorization();
       upstream.close();

@@ -7,7 +7,7 @@
  * Active, `revoke` ends one now. Text from the server is made terminal-safe before it is printed.
  */
 import type { Elevation, ElevationList } from '../elevation/types.js';
-import { createElevationClient, type ElevationClient, type KubeconfigSelection } from './kubegate-api.js';
+import type { ElevationClient, KubeconfigSelection } from './kubegate-api.js';
 import { formatDuration, holdsUntil, safeJson, safeLine, time, timeAndRelative } from './elevation-format.js';
 import { parseObjectCommand, type OutputFormat } from './usage.js';
 
@@ -94,6 +94,8 @@ export async function runElevations(opts: ElevationsOptions, client: ElevationCl
 /** `kubegate elevations ...`: exit 0 done, 1 refused/failed, 2 usage. */
 export async function elevationsCommand(argv: string[]): Promise<number> {
   const opts = parseElevationsArgs(argv);
+  // The client (and @kubernetes/client-node) loads once the flags are known good: a usage error is quick.
+  const { createElevationClient } = await import('./kubegate-api.js');
   const client = createElevationClient(opts.selection);
   return runElevations(opts, client, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, Date.now());
 }

@@ -66,9 +66,8 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kubegate ${command}: ${err.message}\n`);
       return err.code === 'INTERRUPTED' ? 130 : 1;
     }
-    // Imported here, not at the top: it loads @kubernetes/client-node, which the login plugin must not
-    // pay for on every kubectl run.
-    const { KubegateApiError } = await import('./kubegate-api.js');
+    // Imported here, not at the top: the login plugin must not pay for it on every kubectl run.
+    const { KubegateApiError } = await import('./kubegate-api-error.js');
     if (err instanceof KubegateApiError) process.stderr.write(`kubegate ${command}: ${err.message}\n`);
     else if (err instanceof KubegateError) process.stderr.write(`kubegate ${command}: ${err.code}: ${err.message}\n`);
     else process.stderr.write(`kubegate ${command}: ${(err as Error).stack ?? String(err)}\n`);

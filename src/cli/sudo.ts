@@ -12,7 +12,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Elevation, ElevationRequest } from '../elevation/types.js';
-import { createElevationClient, KubegateApiError, type ElevationClient, type KubeconfigSelection } from './kubegate-api.js';
+import type { ElevationClient, KubeconfigSelection } from './kubegate-api.js';
+import { KubegateApiError } from './kubegate-api-error.js';
 import { formatDuration, holdsUntil, parseDuration, safeJson, safeLine, selectionFlags, time } from './elevation-format.js';
 import { CLIENT_FLAGS, outputFormat, parseFlags, UsageError, type OutputFormat } from './usage.js';
 
@@ -209,6 +210,8 @@ const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms,
 /** `kubegate sudo ...`: exit 0 elevated (or requested with --no-wait), 1 refused/failed, 2 usage, 130 interrupted. */
 export async function sudoCommand(argv: string[]): Promise<number> {
   const opts = parseSudoArgs(argv);
+  // The client (and @kubernetes/client-node) loads once the flags are known good: a usage error is quick.
+  const { createElevationClient } = await import('./kubegate-api.js');
   const client = createElevationClient(opts.selection);
   return runSudo(
     opts,

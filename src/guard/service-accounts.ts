@@ -12,11 +12,12 @@
  *   hash of the token; refusals are not cached (the failure limiter bounds retries).
  * - Once the API server vouched for the token, its `iat`/`exp` are read for the token policies.
  */
-import { createHash } from 'node:crypto';
 import { AuthenticationV1Api, Observable, type KubeConfig } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import type { Authenticated } from '../authn/authenticator.js';
+import { tokenCacheKey } from '../authn/token-cache.js';
 import { KubegateError } from '../errors/errors.js';
+import { freezeUser } from '../identity/user.js';
 
 export interface TokenReviewResult {
   authenticated: boolean;
@@ -29,7 +30,8 @@ export type TokenReviewCall = (token: string, timeoutMs: number) => Promise<Toke
 
 export interface ServiceAccountReviewer {
   /** @throws KubegateError AUTHN_INVALID_TOKEN (401) when refused, UPSTREAM_UNREACHABLE (503) when the API server does not answer. */
-  authenticate(token: string): Promise<Authenticated>;
+  /** `fingerprint`: the token's hash when the caller has it (the auth guard's, computed once per request). */
+  authenticate(token: string, fingerprint?: string): Promise<Authenticated>;
 }
 
 const SA_USER = /^system:serviceaccount:[^:]+:[^:]+$/;
@@ -39,8 +41,8 @@ export function createServiceAccountReviewer(call: TokenReviewCall, s: { cacheSe
   const maxEntries = s.maxEntries ?? 10_000;
   const cache = new Map<string, { value: Authenticated; until: number }>();
   return {
-    async authenticate(token) {
-      const key = createHash('sha256').update(token).digest('base64url');
+    async authenticate(token, fingerprint) {
+      const key = fingerprint ?? tokenCacheKey(token);
       const hit = cache.get(key);
       if (hit !== undefined && hit.until > now()) return hit.value;
       cache.delete(key);
@@ -63,12 +65,12 @@ export function createServiceAccountReviewer(call: TokenReviewCall, s: { cacheSe
       const iat = num(claims.iat);
       const exp = num(claims.exp);
       const value: Authenticated = Object.freeze({
-        user: {
+        user: freezeUser({
           username,
           ...(result.user?.uid && { uid: result.user.uid }),
           groups: (result.user?.groups ?? []).filter((g) => g === 'system:serviceaccounts' || g.startsWith('system:serviceaccounts:')),
           extra: {},
-        },
+        }),
         session: { amr: [], ...(typeof claims.iss === 'string' && { issuer: claims.iss }), ...(iat !== undefined && { issuedAt: iat }), ...(exp !== undefined && { expiresAt: exp }) },
       });
       const until = Math.min(now() + s.cacheSeconds * 1000, exp === undefined ? Infinity : exp * 1000);

@@ -14,8 +14,10 @@
  */
 import type { CompiledExpression } from '../cel/cel.js';
 import { KubegateError } from '../errors/errors.js';
-import type { Claims } from './claims.js';
 import type { UserInfo } from './user.js';
+
+/** Verified ID-token claims. */
+export type Claims = Readonly<Record<string, unknown>>;
 
 export type ClaimOrExpression<WithPrefix extends boolean = true> =
   | (WithPrefix extends true ? { claim: string; prefix: string } : { claim: string })

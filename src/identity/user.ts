@@ -25,3 +25,16 @@ export interface SessionFacts {
   /** `exp`: when the token expires (epoch seconds). */
   expiresAt?: number;
 }
+
+/**
+ * Deep-freeze a UserInfo that will be shared across requests (a verified-token cache entry). A frozen
+ * UserInfo is immutable, which is what lets its `Impersonate-*` header block be built once
+ * (impersonation/identity-block.ts); an identity built for one request (elevation grants, `kubectl --as`)
+ * is left unfrozen and its headers are built for that request.
+ */
+export function freezeUser<U extends UserInfo>(user: U): U {
+  Object.freeze(user.groups);
+  for (const values of Object.values(user.extra)) Object.freeze(values);
+  Object.freeze(user.extra);
+  return Object.freeze(user);
+}

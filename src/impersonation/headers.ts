@@ -18,6 +18,7 @@ import { KubegateError } from '../errors/errors.js';
 import { FRAMING, HTTP_TOKEN, IMPERSONATE_PREFIX } from '../net/header-names.js';
 import { CONNECTION_SPECIFIC } from '../net/wire.js';
 import type { UserInfo } from '../identity/user.js';
+import { identityBlock } from './identity-block.js';
 import { WEBSOCKET_TOKEN_PROTOCOL_PREFIX } from '../authn/bearer.js';
 
 /** Client headers that never pass, whatever their case. */
@@ -171,7 +172,7 @@ export function outgoingHeaders(client: IncomingHttpHeaders, id: OutgoingIdentit
 
   // kubegate-owned headers, set last. This is the only place they are set.
   if (id.authorization !== undefined) headers.authorization = id.authorization;
-  Object.assign(headers, impersonationHeaders(id.user));
+  Object.assign(headers, identityBlock(id.user, impersonationHeaders));
   headers['x-forwarded-for'] = id.clientAddress;
   headers['audit-id'] = id.auditId;
   return { headers, strippedImpersonation: stripped.impersonation, strippedRequestHeaders: stripped.requestHeader };

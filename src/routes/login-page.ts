@@ -18,7 +18,7 @@
  * @example Wiring, in the request handler, before authentication:
  * ```ts
  * const settings = loginPageSettings(config);
- * const loginPage = settings && createLoginPage(settings, { mapClaims: (claims) => mapClaims(claims, mapping), log });
+ * const loginPage = settings && createLoginPage(settings, { mapClaims: (claims) => mapStructuredClaims(claims, issuer.rules), log });
  * // per request:
  * if (loginPage?.handles(req.url ?? '/')) return void loginPage.handle(req, res);
  * ```
@@ -27,7 +27,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientRequest as IncomingMessage, ClientResponse as ServerResponse } from '../net/wire.js';
 import * as client from 'openid-client';
 import type { Logger } from 'winston';
-import type { Claims } from '../identity/claims.js';
+import type { Claims } from '../identity/structured.js';
 import type { UserInfo } from '../identity/user.js';
 import { silentLogger } from '../log/logger.js';
 import { LoginPageError } from './login-page/errors.js';
@@ -44,8 +44,8 @@ export { CALLBACK_PATH, KUBECONFIG_PATH, LOGIN_PATH } from './login-page/pages.j
 
 export interface LoginPageDeps {
   /**
-   * Verified ID-token claims → the identity kubegate impersonates: identity/claims.ts `mapClaims` with the
-   * configured mapping (the same the authenticator uses). Its KubegateErrors are shown as "kubegate would
+   * Verified ID-token claims → the identity kubegate impersonates: identity/structured.ts
+   * `mapStructuredClaims` with the issuer's rules (the same the authenticator uses). Its KubegateErrors are shown as "kubegate would
    * refuse this identity".
    */
   mapClaims(claims: Claims): UserInfo;

@@ -7,10 +7,9 @@ import t from 'tap';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
-import { mapClaims } from '../../src/identity/claims.js';
 import { createLoginPage } from '../../src/routes/login-page.js';
 import { createPki } from '../support/pki.js';
-import { cookiePair, fetchText, startPageServer } from './login-page-support.js';
+import { cookiePair, fetchText, oidcClaimMapper, startPageServer } from './login-page-support.js';
 
 t.test('ID token verification on the sign-in page', async (t) => {
   const pki = createPki();
@@ -70,7 +69,7 @@ t.test('ID token verification on the sign-in page', async (t) => {
       flowTimeoutSeconds: 600,
       kubeconfig: { name: 'k', server: site.url, command: 'kubegate', issuerUrl: issuer, clientId: 'page', scopes: ['openid'], authParams: {}, extraArgs: [], installCommand: 'x' },
     },
-    { mapClaims: (claims) => mapClaims(claims, { issuerUrl: issuer, usernameClaim: 'email', groupsPrefix: '', extraClaims: {}, allowSystemNames: false }) },
+    { mapClaims: oidcClaimMapper({ issuerUrl: issuer, usernameClaim: 'email', groupsPrefix: '', extraClaims: {} }) },
   );
   t.teardown(() => page.close());
   site.serve(page);

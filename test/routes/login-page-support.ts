@@ -8,6 +8,22 @@ import { request, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestPki } from '../support/pki.js';
+import type { OidcSection } from '../../src/authn/auth-config.js';
+import { loadIssuers } from '../../src/authn/configured.js';
+import { mapStructuredClaims, type Claims } from '../../src/identity/structured.js';
+import type { UserInfo } from '../../src/identity/user.js';
+
+/** The `oidc:` claim settings a page test maps with. */
+export type OidcMapping = Omit<OidcSection, 'clientId' | 'requiredClaims'>;
+
+/**
+ * Claims → the user, as kubegate maps them for an `oidc:` configuration with these claim settings: the
+ * issuer `loadIssuers` resolves, its rules applied by `mapStructuredClaims` (what server.ts gives the page).
+ */
+export function oidcClaimMapper(m: OidcMapping, allowSystemNames = false): (claims: Claims) => UserInfo {
+  const [issuer] = loadIssuers({ oidc: { ...m, clientId: 'kubernetes', requiredClaims: {}, signingAlgs: ['RS256'], clockSkewSeconds: 10 }, authentication: {}, identity: { allowSystemNames } });
+  return (claims) => mapStructuredClaims(claims, issuer!.rules);
+}
 
 export interface PageServer {
   /** https://127.0.0.1:PORT */

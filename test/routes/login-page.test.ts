@@ -9,14 +9,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { mapClaims, type ClaimMapping } from '../../src/identity/claims.js';
 import { createLoginPage, CALLBACK_PATH, type LoginPageSettings } from '../../src/routes/login-page.js';
 import { CONTENT_SECURITY_POLICY, STYLE_HASH } from '../../src/routes/login-page/html.js';
 import { FLOW_COOKIE } from '../../src/routes/login-page/flow-cookie.js';
 import { captureLogger } from '../support/logs.js';
 import { startTestIssuer } from '../support/oidc-issuer.js';
 import { createPki } from '../support/pki.js';
-import { cookiePair, fetchText, signInAtIssuer, startPageServer, type Answer } from './login-page-support.js';
+import { cookiePair, fetchText, oidcClaimMapper, signInAtIssuer, startPageServer, type Answer, type OidcMapping } from './login-page-support.js';
 
 const PAGE_CLIENT = 'kubegate-login-page';
 const PAGE_SECRET = 'page-client-secret-for-tests';
@@ -41,14 +40,13 @@ t.test('sign-in page', async (t) => {
   });
   t.teardown(() => issuer.close());
 
-  const mapping: ClaimMapping = {
+  const mapping: OidcMapping = {
     issuerUrl: issuer.issuer,
     usernameClaim: 'email',
     groupsClaim: 'groups',
     groupsPrefix: 'oidc:',
     uidClaim: 'sub',
     extraClaims: { 'example.com/name': 'name' },
-    allowSystemNames: false,
   };
   const settings = (overrides: Partial<LoginPageSettings> = {}): LoginPageSettings => ({
     issuerUrl: issuer.issuer,
@@ -77,7 +75,7 @@ t.test('sign-in page', async (t) => {
   });
   let clock = Date.now();
   const { log, lines } = captureLogger();
-  const page = createLoginPage(settings(), { mapClaims: (claims) => mapClaims(claims, mapping), log, now: () => clock });
+  const page = createLoginPage(settings(), { mapClaims: oidcClaimMapper(mapping), log, now: () => clock });
   t.teardown(() => page.close());
   site.serve(page);
 
@@ -272,7 +270,7 @@ t.test('sign-in page', async (t) => {
     t.equal(altered.status, 400);
     t.equal(errorCode(altered), 'LOGIN_FLOW_INVALID');
 
-    const other = createLoginPage(settings(), { mapClaims: (claims) => mapClaims(claims, mapping) });
+    const other = createLoginPage(settings(), { mapClaims: oidcClaimMapper(mapping) });
     t.teardown(() => other.close());
     site.serve(other);
     const foreign = await get(target, cookie);
@@ -308,7 +306,7 @@ t.test('sign-in page', async (t) => {
     t.equal(errorCode(unverified.answer), 'LOGIN_IDENTITY_REFUSED');
     t.match(unverified.answer.body, 'email_verified');
 
-    const strict = createLoginPage(settings({ requiredClaims: { hd: 'example.com' } }), { mapClaims: (claims) => mapClaims(claims, mapping) });
+    const strict = createLoginPage(settings({ requiredClaims: { hd: 'example.com' } }), { mapClaims: oidcClaimMapper(mapping) });
     t.teardown(() => strict.close());
     site.serve(strict);
     const required = await signIn('alice');
@@ -317,7 +315,7 @@ t.test('sign-in page', async (t) => {
     t.equal(errorCode(required.answer), 'LOGIN_IDENTITY_REFUSED');
     t.match(required.answer.body, 'hd=&quot;example.com&quot; and has no such claim');
 
-    const es256Only = createLoginPage(settings({ signingAlgs: ['ES256'] }), { mapClaims: (claims) => mapClaims(claims, mapping) });
+    const es256Only = createLoginPage(settings({ signingAlgs: ['ES256'] }), { mapClaims: oidcClaimMapper(mapping) });
     t.teardown(() => es256Only.close());
     site.serve(es256Only);
     const wrongAlg = await signIn('alice');
@@ -345,7 +343,7 @@ t.test('sign-in page', async (t) => {
   });
 
   t.test('identity provider unreachable: 503 page, and the page recovers once it is back', async (t) => {
-    const down = createLoginPage(settings({ issuerUrl: 'https://127.0.0.1:1' }), { mapClaims: (claims) => mapClaims(claims, mapping), log });
+    const down = createLoginPage(settings({ issuerUrl: 'https://127.0.0.1:1' }), { mapClaims: oidcClaimMapper(mapping), log });
     t.teardown(() => down.close());
     site.serve(down);
     const answer = await get('/kubegate/login');
@@ -365,7 +363,7 @@ t.test('sign-in page', async (t) => {
     t.teardown(() => pub.close());
     const publicPage = createLoginPage(
       settings({ issuerUrl: pub.issuer, clientId: 'public-page', clientSecret: undefined }),
-      { mapClaims: (claims) => mapClaims(claims, { ...mapping, issuerUrl: pub.issuer }) },
+      { mapClaims: oidcClaimMapper({ ...mapping, issuerUrl: pub.issuer }) },
     );
     t.teardown(() => publicPage.close());
     site.serve(publicPage);
@@ -382,7 +380,7 @@ t.test('sign-in page', async (t) => {
     post.setLoginPageRedirectUris!([`${site.url}${CALLBACK_PATH}`]);
     const postPage = createLoginPage(
       settings({ issuerUrl: post.issuer, clientId: 'post-page', clientSecret: 's', clientAuthMethod: 'client_secret_post' }),
-      { mapClaims: (claims) => mapClaims(claims, { ...mapping, issuerUrl: post.issuer }) },
+      { mapClaims: oidcClaimMapper({ ...mapping, issuerUrl: post.issuer }) },
     );
     t.teardown(() => postPage.close());
     site.serve(postPage);
@@ -392,7 +390,7 @@ t.test('sign-in page', async (t) => {
   });
 
   t.test('a wrong client secret: a configuration error page, the secret appears nowhere', async (t) => {
-    const wrong = createLoginPage(settings({ clientSecret: 'not-the-secret' }), { mapClaims: (claims) => mapClaims(claims, mapping), log });
+    const wrong = createLoginPage(settings({ clientSecret: 'not-the-secret' }), { mapClaims: oidcClaimMapper(mapping), log });
     t.teardown(() => wrong.close());
     site.serve(wrong);
     const { answer } = await signIn('alice');

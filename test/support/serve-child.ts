@@ -53,7 +53,7 @@ export interface ServeChild {
   exited: Promise<number | null>;
   /** Everything logged so far. */
   log(): string;
-  /** Resolves with the `count`-th log line matching `pattern` (waits for it; fails after 20 s). */
+  /** Resolves with the `count`-th log line matching `pattern` (waits for it; fails after 60 s: a cap against a hang, wide enough for a loaded machine where starting two workers through tsx has taken over 20 s). */
   logged(pattern: RegExp, what: string, count?: number): Promise<string>;
 }
 
@@ -89,8 +89,9 @@ export function spawnServe(t: Teardown, args: string[]): ServeChild {
           waiters.add(check);
           check();
         }),
-        20_000,
-        `${what} (log so far: ${log.slice(-1500)})`,
+        60_000,
+        // Read when the wait gives up: the log as it is then (at the start of the wait it is often empty).
+        () => `${what} (log so far: ${log.slice(-1500) || '(nothing)'})`,
       );
     },
   };

@@ -4,11 +4,14 @@
  * turns a hang into a failure; nothing passes by waiting.
  */
 
-/** Reject with a clear message if `promise` has not settled within `capMs`. */
-export function within<T>(promise: Promise<T>, capMs: number, what: string): Promise<T> {
+/**
+ * Reject with a clear message if `promise` has not settled within `capMs`. `what` may be a function, read
+ * when the cap is reached (e.g. to quote a log as it is then, not as it was when the wait began).
+ */
+export function within<T>(promise: Promise<T>, capMs: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const cap = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${capMs} ms waiting for ${what}`)), capMs);
+    timer = setTimeout(() => reject(new Error(`timed out after ${capMs} ms waiting for ${typeof what === 'string' ? what : what()}`)), capMs);
   });
   return Promise.race([promise, cap]).finally(() => clearTimeout(timer));
 }

@@ -1,9 +1,30 @@
+/**
+ * The `--oidc-*` claim mapping, kube-apiserver's semantics, through the path a token takes: the `oidc:`
+ * settings resolved into an issuer (authn/configured.ts `loadIssuers`, via the equivalent
+ * AuthenticationConfiguration) and the claims mapped by that issuer's rules (identity/structured.ts).
+ */
 import t from 'tap';
-import { mapClaims, type ClaimMapping, type Claims } from '../../src/identity/claims.js';
+import { loadIssuers } from '../../src/authn/configured.js';
+import type { OidcSection } from '../../src/authn/auth-config.js';
+import { mapStructuredClaims, type Claims } from '../../src/identity/structured.js';
 import type { UserInfo } from '../../src/identity/user.js';
 import { KubegateError, type ErrorCode } from '../../src/errors/errors.js';
 
 const ISSUER = 'https://issuer.example.com';
+
+/** The `oidc:` settings this file varies, plus `identity.allowSystemNames`. */
+type ClaimMapping = Omit<OidcSection, 'clientId' | 'requiredClaims'> & { allowSystemNames: boolean };
+
+/** Claims → the user, as kubegate maps them for an `oidc:` configuration with `m`'s settings. */
+function mapClaims(claims: Claims, m: ClaimMapping): UserInfo {
+  const { allowSystemNames, ...oidc } = m;
+  const [issuer] = loadIssuers({
+    oidc: { ...oidc, clientId: 'kubernetes', requiredClaims: {}, signingAlgs: ['RS256'], clockSkewSeconds: 10 },
+    authentication: {},
+    identity: { allowSystemNames },
+  });
+  return mapStructuredClaims(claims, issuer!.rules);
+}
 
 const base: ClaimMapping = {
   issuerUrl: ISSUER,
@@ -13,7 +34,7 @@ const base: ClaimMapping = {
   allowSystemNames: false,
 };
 
-type Expect = { user: UserInfo } | { code: ErrorCode; claim?: string; name?: string };
+type Expect = { user: UserInfo } | { code: ErrorCode; claim?: string; name?: string; rule?: string };
 
 // [name, claims, mapping overrides, expected]
 type Case = [string, Claims, Partial<ClaimMapping>, Expect];
@@ -78,8 +99,10 @@ const cases: Case[] = [
   ],
   ['extra claim missing is omitted', { sub: 'alice' }, { extraClaims: { scopes: 'scp' } }, user(`${ISSUER}#alice`)],
   ['extra claim empty array is omitted', { sub: 'alice', scp: [] }, { extraClaims: { scopes: 'scp' } }, user(`${ISSUER}#alice`)],
-  ['extra claim a number', { sub: 'alice', scp: 3 }, { extraClaims: { scopes: 'scp' } }, { code: 'AUTHN_CLAIMS', claim: 'scp' }],
-  ['extra claim a mixed array', { sub: 'alice', scp: ['a', false] }, { extraClaims: { scopes: 'scp' } }, { code: 'AUTHN_CLAIMS', claim: 'scp' }],
+  // An extra claim becomes a CEL valueExpression in the equivalent AuthenticationConfiguration: the refusal
+  // names that rule (the claim is in it: claims[?'scp'].orValue('')).
+  ['extra claim a number', { sub: 'alice', scp: 3 }, { extraClaims: { scopes: 'scp' } }, { code: 'AUTHN_CLAIMS', rule: 'claimMappings.extra[0]' }],
+  ['extra claim a mixed array', { sub: 'alice', scp: ['a', false] }, { extraClaims: { scopes: 'scp' } }, { code: 'AUTHN_CLAIMS', rule: 'claimMappings.extra[0]' }],
 
   // --- reserved system: names
   ['system:admin username with prefix "-"', { sub: 'system:admin' }, { usernamePrefix: '-' }, { code: 'IDENTITY_RESERVED', name: 'system:admin' }],
@@ -121,6 +144,7 @@ for (const [name, claims, overrides, expected] of cases) {
     t.equal(thrown.status, expected.code === 'AUTHN_CLAIMS' ? 401 : 403);
     if (expected.claim !== undefined) t.equal(thrown.details.claim, expected.claim, 'details name the claim');
     if (expected.name !== undefined) t.equal(thrown.details.name, expected.name, 'details name the reserved name');
+    if (expected.rule !== undefined) t.equal(thrown.details.rule, expected.rule, 'details name the rule');
   });
 }
 

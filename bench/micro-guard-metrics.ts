@@ -1,0 +1,31 @@
+/**
+ * Micro-measurement (issue 15): two small per-request costs in the auth guard and the audit trail.
+ * - the failure limiter's address key, computed for every request though only a failure needs it;
+ * - a prom-client labelled counter incremented with a label object (hashed per call) vs a child bound once.
+ * Run: npx tsx bench/micro-guard-metrics.ts — ns/op, medians of 7 rounds, same run.
+ */
+import { Counter, Registry } from 'prom-client';
+import { addressKey } from '../src/guard/client-address.js';
+
+const registers = [new Registry()];
+const counter = new Counter({ name: 'x_total', help: 'x', labelNames: ['result'], registers });
+const bound = counter.labels({ result: 'written' });
+const variants: Record<string, () => number> = {
+  'addressKey(IPv4) per request': () => `addr ${addressKey('10.1.2.3')}`.length,
+  'addressKey(IPv6) per request': () => `addr ${addressKey('2001:db8:0:0:1:2:3:4')}`.length,
+  'counter.inc({ result }) (label object per call)': () => (counter.inc({ result: 'written' }), 1),
+  'child bound once: child.inc()': () => (bound.inc(), 1),
+};
+const N = 200_000;
+const rounds: Record<string, number[]> = {};
+let sink = 0;
+for (let r = 0; r < 7; r++) {
+  for (const [name, fn] of Object.entries(variants)) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) sink += fn();
+    (rounds[name] ??= []).push(Number(process.hrtime.bigint() - t0) / N);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [name, xs] of Object.entries(rounds)) console.log(`${median(xs).toFixed(0).padStart(6)} ns/op  ${name}`);
+if (sink === 0) console.log('');
