@@ -1,5 +1,6 @@
 /**
- * Footprint: start-up to ready (spawn → /readyz 200, issuer keys loaded) and resident memory of an idle
+ * Footprint: start-up to ready (spawn → /readyz 200, issuer keys loaded), the CPU time kubegate used until
+ * then (less sensitive to a busy machine than the wall time), and resident memory of an idle
  * `kubegate serve`, for several builds side by side in one run (rounds alternate between them, medians
  * are printed). Not part of `npm test`; run with `npx tsx bench/footprint.ts`.
  *
@@ -51,30 +52,31 @@ if (CONFIG === 'demo') {
   flags.push('--config', configFile);
 } else if (CONFIG !== 'minimal') throw new Error(`FOOT_CONFIG: minimal or demo, got ${CONFIG}`);
 
-const results = new Map<string, { readyMs: number[]; rssReady: number[]; rssIdle: number[] }>();
-for (const t of targets) results.set(t.label, { readyMs: [], rssReady: [], rssIdle: [] });
+const results = new Map<string, { readyMs: number[]; cpuMs: number[]; rssReady: number[]; rssIdle: number[] }>();
+for (const t of targets) results.set(t.label, { readyMs: [], cpuMs: [], rssReady: [], rssIdle: [] });
 for (let round = 0; round < ROUNDS; round++) {
   for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
     const r = await measure(t.entry);
     const acc = results.get(t.label)!;
     acc.readyMs.push(r.readyMs);
+    acc.cpuMs.push(r.cpuMs);
     acc.rssReady.push(r.rssReady);
     acc.rssIdle.push(r.rssIdle);
-    console.log(`  round ${round + 1} ${t.label.padEnd(10)} ready ${r.readyMs.toFixed(0).padStart(5)} ms   RSS at ready ${r.rssReady.toFixed(1).padStart(6)} MB   idle ${r.rssIdle.toFixed(1).padStart(6)} MB`);
+    console.log(`  round ${round + 1} ${t.label.padEnd(10)} ready ${r.readyMs.toFixed(0).padStart(5)} ms (CPU ${r.cpuMs.toFixed(0).padStart(4)} ms)   RSS at ready ${r.rssReady.toFixed(1).padStart(6)} MB   idle ${r.rssIdle.toFixed(1).padStart(6)} MB`);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 console.log(`\nmedians of ${ROUNDS} (config ${CONFIG}, node ${process.version}):`);
-console.log(`  ${'target'.padEnd(10)} ${'ready ms'.padStart(9)} ${'RSS@ready'.padStart(10)} ${'idle RSS'.padStart(9)}`);
+console.log(`  ${'target'.padEnd(10)} ${'ready ms'.padStart(9)} ${'CPU ms'.padStart(7)} ${'RSS@ready'.padStart(10)} ${'idle RSS'.padStart(9)}`);
 for (const [label, r] of results) {
-  console.log(`  ${label.padEnd(10)} ${median(r.readyMs).toFixed(0).padStart(9)} ${median(r.rssReady).toFixed(1).padStart(10)} ${median(r.rssIdle).toFixed(1).padStart(9)}`);
+  console.log(`  ${label.padEnd(10)} ${median(r.readyMs).toFixed(0).padStart(9)} ${median(r.cpuMs).toFixed(0).padStart(7)} ${median(r.rssReady).toFixed(1).padStart(10)} ${median(r.rssIdle).toFixed(1).padStart(9)}`);
 }
 upstream.kill();
 await issuer.close();
 pki.cleanup();
 process.exit(0);
 
-async function measure(entry: string): Promise<{ readyMs: number; rssReady: number; rssIdle: number }> {
+async function measure(entry: string): Promise<{ readyMs: number; cpuMs: number; rssReady: number; rssIdle: number }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, [...NODE_ARGS, entry, 'serve', ...flags], { env: { ...process.env, KUBEGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let port = 0;
@@ -92,8 +94,9 @@ async function measure(entry: string): Promise<{ readyMs: number; rssReady: numb
     }
     const readyMs = performance.now() - t0;
     const rssReady = rssMB(child.pid!);
+    const cpuMs = cpuTimeMs(child.pid!);
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    return { readyMs, rssReady, rssIdle: rssMB(child.pid!) };
+    return { readyMs, cpuMs, rssReady, rssIdle: rssMB(child.pid!) };
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -104,6 +107,12 @@ async function measure(entry: string): Promise<{ readyMs: number; rssReady: numb
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** User + system CPU time the process has used so far (/proc/PID/stat utime and stime, in clock ticks of 10 ms). */
+function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function readyz(port: number): Promise<boolean> {
