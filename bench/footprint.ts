@@ -12,6 +12,7 @@
  *                 demo (a config file adding the sign-in page and a file elevation store, as the demo has)
  *   FOOT_IDLE_MS  how long after ready the idle RSS is read (default 1000)
  *   FOOT_ARGS     extra node arguments for every target (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+ *   FOOT_NODE     the node binary that runs kubegate (default: the one running this script)
  */
 import { fork, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const ROUNDS = Number(process.env.FOOT_ROUNDS ?? 5);
 const IDLE_MS = Number(process.env.FOOT_IDLE_MS ?? 1000);
 const CONFIG = process.env.FOOT_CONFIG ?? 'minimal';
 const NODE_ARGS = (process.env.FOOT_ARGS ?? '').split(' ').filter(Boolean);
+const NODE = process.env.FOOT_NODE ?? process.execPath;
 const targets = (process.env.FOOT_TARGETS ?? 'dist=dist/cli/main.js,tsx=bin/kubegate').split(',').map((pair) => {
   const [label, entry] = pair.split('=') as [string, string];
   return { label, entry: isAbsolute(entry) ? entry : join(ROOT, entry) };
@@ -66,7 +68,7 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-console.log(`\nmedians of ${ROUNDS} (config ${CONFIG}, node ${process.version}):`);
+console.log(`\nmedians of ${ROUNDS} (config ${CONFIG}, ${NODE === process.execPath ? `node ${process.version}` : NODE}):`);
 console.log(`  ${'target'.padEnd(10)} ${'ready ms'.padStart(9)} ${'CPU ms'.padStart(7)} ${'RSS@ready'.padStart(10)} ${'idle RSS'.padStart(9)}`);
 for (const [label, r] of results) {
   console.log(`  ${label.padEnd(10)} ${median(r.readyMs).toFixed(0).padStart(9)} ${median(r.cpuMs).toFixed(0).padStart(7)} ${median(r.rssReady).toFixed(1).padStart(10)} ${median(r.rssIdle).toFixed(1).padStart(9)}`);
@@ -78,7 +80,7 @@ process.exit(0);
 
 async function measure(entry: string): Promise<{ readyMs: number; cpuMs: number; rssReady: number; rssIdle: number }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...NODE_ARGS, entry, 'serve', ...flags], { env: { ...process.env, KUBEGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(NODE, [...NODE_ARGS, entry, 'serve', ...flags], { env: { ...process.env, KUBEGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let port = 0;
   let log = '';
   child.stderr!.on('data', (c: Buffer) => {
@@ -98,9 +100,11 @@ async function measure(entry: string): Promise<{ readyMs: number; cpuMs: number;
     await new Promise((r) => setTimeout(r, IDLE_MS));
     return { readyMs, cpuMs, rssReady, rssIdle: rssMB(child.pid!) };
   } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 
@@ -117,9 +121,14 @@ function cpuTimeMs(pid: number): number {
 
 function readyz(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    https.get(`https://127.0.0.1:${port}/readyz`, { ca: pki.ca, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    }).on('error', () => resolve(false));
+    https
+      .get(`https://127.0.0.1:${port}/readyz`, { ca: pki.ca, agent: false, timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      })
+      .on('timeout', function (this: import('node:http').ClientRequest) {
+        this.destroy();
+      })
+      .on('error', () => resolve(false));
   });
 }
