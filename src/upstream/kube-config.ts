@@ -43,7 +43,11 @@ let loading: Promise<typeof KubeConfig> | undefined;
 /** The `KubeConfig` class, loaded once without the generated API clients. */
 export function importKubeConfig(): Promise<typeof KubeConfig> {
   loading ??= (async () => {
-    installSlimBarrel();
+    try {
+      installSlimBarrel();
+    } catch {
+      // A runtime that refuses module hooks still loads KubeConfig, with the generated clients.
+    }
     const { KubeConfig: Class } = (await import('@kubernetes/client-node/dist/config.js')) as { KubeConfig: typeof KubeConfig };
     return Class;
   })();
