@@ -12,7 +12,7 @@
  *   hash of the token; refusals are not cached (the failure limiter bounds retries).
  * - Once the API server vouched for the token, its `iat`/`exp` are read for the token policies.
  */
-import { AuthenticationV1Api, Observable, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import type { Authenticated } from '../authn/authenticator.js';
 import { tokenCacheKey } from '../authn/token-cache.js';
@@ -83,8 +83,12 @@ export function createServiceAccountReviewer(call: TokenReviewCall, s: { cacheSe
 
 /** TokenReviews through @kubernetes/client-node with kubegate's own credential. */
 export function clientNodeTokenReview(kubeConfig: KubeConfig): TokenReviewCall {
-  const api = kubeConfig.makeApiClient(AuthenticationV1Api);
+  // The generated API clients (most of client-node's memory) load only when passthrough is configured:
+  // the import starts now, at start-up, and the first review waits for it.
+  const loaded = import('@kubernetes/client-node').then(({ AuthenticationV1Api, Observable }) => ({ api: kubeConfig.makeApiClient(AuthenticationV1Api), Observable }));
+  loaded.catch(() => {}); // a failure is the first review's error
   return async (token, timeoutMs) => {
+    const { api, Observable } = await loaded;
     const review = await api.createTokenReview(
       { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } },
       {

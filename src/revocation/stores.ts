@@ -6,11 +6,12 @@
  * kubegate process sharing it (demo, tests, a single host).
  *
  * RBAC the Kubernetes store needs (Role in its namespace): get, list, watch, create, delete on
- * `revocations.kubegate.io`.
+ * `revocations.kubegate.io`. The Kubernetes store itself is in kube-store.ts, so that only a process
+ * configured with it loads client-node's API clients.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { createFileStore, type FileRecordType, type FileStoreOptions } from '../store/file-store.js';
-import { createKubeStore, type KubeRecordType, type KubeStoreOptions } from '../store/kube-store.js';
+import type { KubeRecordType } from '../store/kube-store.js';
 import type { ItemCopies, ReplicatedStore, StoreErrorCodes } from '../store/types.js';
 import { REVOCATION_API_GROUP, REVOCATION_API_VERSION, REVOCATION_KIND, REVOCATION_PLURAL, type Revocation } from './types.js';
 
@@ -93,11 +94,6 @@ export const REVOCATION_FILE: FileRecordType<Revocation> = {
   apiVersion: `${REVOCATION_API_GROUP}/${REVOCATION_API_VERSION}`,
   check: checkRevocation,
 };
-
-/** Revocations as namespaced custom resources, watched: every replica sees a change within a second. */
-export function createKubeRevocationStore(opts: KubeStoreOptions): RevocationStore {
-  return createKubeStore(opts, REVOCATION_RESOURCE);
-}
 
 /** Revocations in a JSON file shared by the kubegate processes of one host (demo, tests). */
 export function createFileRevocationStore(opts: FileStoreOptions): RevocationStore {

@@ -18,12 +18,11 @@ import { createLoginPage, loginPageSettings, type LoginPage } from '../routes/lo
 import { grantAuditEvent } from '../elevation/audit.js';
 import { createFileElevationStore } from '../elevation/file-store.js';
 import { createGrantService } from '../elevation/grants.js';
-import { createKubeElevationStore } from '../elevation/kube-store.js';
 import { createNotifier } from '../elevation/notify.js';
 import type { ElevationStore } from '../elevation/types.js';
 import { revocationAuditEvent } from '../revocation/audit.js';
 import { createRevocationService, type RevocationService } from '../revocation/service.js';
-import { createFileRevocationStore, createKubeRevocationStore, type RevocationStore } from '../revocation/stores.js';
+import { createFileRevocationStore, type RevocationStore } from '../revocation/stores.js';
 import type { RevocationConfig } from '../config/schema.js';
 import { startMetricsListener } from '../metrics/listener.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
@@ -104,6 +103,8 @@ export interface StartOptions {
 export async function startKubegate(config: Readonly<Config>, opts: StartOptions): Promise<RunningKubegate> {
   const { log } = opts;
   const metrics = opts.metrics ?? createMetrics();
+  // The Kubernetes stores load client-node's API clients: only when configured, before anything is opened.
+  const kubeStores = config.elevation?.store.type === 'kubernetes' || config.revocation?.store.type === 'kubernetes' ? await loadKubeStores() : undefined;
   const serving = loadServingCert(config.server.tlsCertFile, config.server.tlsPrivateKeyFile);
   // One authenticator object for the server's life: it swaps its issuers itself on reload (authn/configured.ts).
   // Built first: an invalid AuthenticationConfiguration file stops start-up before anything is opened.
@@ -113,9 +114,9 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
     throw err;
   });
   const audit = await startAuditTrail(config, { log, metrics, output: opts.auditOutput });
-  const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation);
+  const elevation = config.elevation === undefined ? undefined : startElevation(config.elevation, upstream, audit, log, opts.elevation, kubeStores);
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
-  const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation);
+  const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation, kubeStores);
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
   const forwarder = createForwarder(upstream, createH1Client(upstream), { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
@@ -345,9 +346,20 @@ function buildReviewer(config: Readonly<Config>, upstream: Upstream, metrics: Me
   });
 }
 
+type KubeStores = Awaited<ReturnType<typeof loadKubeStores>>;
+async function loadKubeStores() {
+  const [{ createKubeElevationStore }, { createKubeRevocationStore }] = await Promise.all([import('../elevation/kube-store.js'), import('../revocation/kube-store.js')]);
+  return { elevation: createKubeElevationStore, revocation: createKubeRevocationStore };
+}
+/** startKubegate loads them whenever a store is of type kubernetes. */
+function loaded(kube: KubeStores | undefined): KubeStores {
+  if (kube === undefined) throw new KubegateError('INTERNAL', 'the Kubernetes stores were not loaded');
+  return kube;
+}
+
 /** The grant service over the configured store, its expiry sweep, notifications and audit records. */
-function startElevation(e: ElevationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, hook: StartOptions['elevation']) {
-  const store = hook?.store ?? (e.store.type === 'kubernetes' ? createKubeElevationStore({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
+function startElevation(e: ElevationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, hook: StartOptions['elevation'], kube: KubeStores | undefined) {
+  const store = hook?.store ?? (e.store.type === 'kubernetes' ? loaded(kube).elevation({ kubeConfig: upstream.kubeConfig, namespace: e.store.namespace, log }) : createFileElevationStore({ path: e.store.path, log }));
   store.ready().then(
     () => log.info('elevation store in sync', { store: e.store.type }),
     (err: Error) => log.error('elevation store failed to load', { store: e.store.type, error: err.message }),
@@ -393,8 +405,8 @@ function startElevation(e: ElevationConfig, upstream: Upstream, audit: Pick<Audi
 }
 
 /** The revocation service over the configured store; its events are audited. */
-function startRevocation(r: RevocationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, grants: () => ReturnType<typeof createGrantService> | undefined, hook: StartOptions['revocation']): RevocationService {
-  const store = hook?.store ?? (r.store.type === 'kubernetes' ? createKubeRevocationStore({ kubeConfig: upstream.kubeConfig, namespace: r.store.namespace, log }) : createFileRevocationStore({ path: r.store.path, log }));
+function startRevocation(r: RevocationConfig, upstream: Upstream, audit: Pick<AuditTrail, 'write'>, log: Logger, grants: () => ReturnType<typeof createGrantService> | undefined, hook: StartOptions['revocation'], kube: KubeStores | undefined): RevocationService {
+  const store = hook?.store ?? (r.store.type === 'kubernetes' ? loaded(kube).revocation({ kubeConfig: upstream.kubeConfig, namespace: r.store.namespace, log }) : createFileRevocationStore({ path: r.store.path, log }));
   store.ready().then(
     () => log.info('revocation store in sync', { store: r.store.type }),
     (err: Error) => log.error('revocation store failed to load: every request is refused until it loads', { store: r.store.type, error: err.message }),

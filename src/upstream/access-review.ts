@@ -5,7 +5,7 @@
  * An API server that cannot answer is AUTHORIZATION_UNAVAILABLE (503): never "allowed".
  */
 import { createHash } from 'node:crypto';
-import { AuthorizationV1Api, Observable, type KubeConfig, type V1ResourceAttributes } from '@kubernetes/client-node';
+import type { AuthorizationV1Api, KubeConfig, V1ResourceAttributes } from '@kubernetes/client-node';
 import { KubegateError } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
 
@@ -97,8 +97,12 @@ export function createAccessReviewer(kubeConfig: KubeConfig, s: ReviewerSettings
 
 /** One SubjectAccessReview through @kubernetes/client-node with kubegate's own credential. */
 export function clientNodeReview(kubeConfig: KubeConfig): ReviewCall {
-  const api = kubeConfig.makeApiClient(AuthorizationV1Api);
+  // The generated API clients (most of client-node's memory) load with the first review: reviews serve
+  // only `kubectl --as` requests. A failure to load is that review's AUTHORIZATION_UNAVAILABLE.
+  let loaded: Promise<{ api: AuthorizationV1Api; Observable: typeof import('@kubernetes/client-node').Observable }> | undefined;
   return async (spec, timeoutMs) => {
+    loaded ??= import('@kubernetes/client-node').then(({ AuthorizationV1Api, Observable }) => ({ api: kubeConfig.makeApiClient(AuthorizationV1Api), Observable }));
+    const { api, Observable } = await loaded;
     const review = await api.createSubjectAccessReview(
       { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec } },
       {

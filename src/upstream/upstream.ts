@@ -15,10 +15,11 @@
  */
 import https from 'node:https';
 import tls from 'node:tls';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import { describeFetchError } from '../net/fetch-error.js';
+import { importKubeConfig } from './kube-config.js';
 
 export interface UpstreamSettings {
   kubeconfig?: string | undefined;
@@ -73,7 +74,7 @@ interface Material {
 
 /** @throws KubegateError UPSTREAM_CONFIG when no usable, verified API server target can be loaded. */
 export async function loadUpstream(s: UpstreamSettings, log: Logger): Promise<Upstream> {
-  const kc = new KubeConfig();
+  const kc = new (await importKubeConfig())();
   try {
     if (s.kubeconfig !== undefined) kc.loadFromFile(s.kubeconfig);
     else {
