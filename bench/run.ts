@@ -20,6 +20,8 @@
  *   BENCH_WORKERS (1)                          worker processes of the main kubegate
  *   BENCH_KUBEGATE_ARGS                        extra `kubegate serve` flags for every kubegate started,
  *                                              e.g. "--upstream-protocol http2" (split on spaces)
+ *   BENCH_KUBEGATE_ALT_ARGS                    scenario 1: a second kubegate with these flags instead of
+ *                                              BENCH_KUBEGATE_ARGS, as targets "kubegate-alt", in the same run
  *   BENCH_KUBEGATE (dist)                      dist: build and run dist/cli/main.js; tsx: run src/ through tsx
  *   BENCH_CPU_PROF                             a directory: run kubegate with --cpu-prof there
  *   BENCH_WRITE                                1: also write docs/benchmarks.json and the results table in
@@ -49,6 +51,7 @@ const LIST_MB = Number(process.env.BENCH_LIST_MB ?? 200);
 const MAIN_WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const FLOORS = (process.env.BENCH_FLOOR ?? 'https,undici,h2').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
 const EXTRA_ARGS = (process.env.BENCH_KUBEGATE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const ALT_ARGS = process.env.BENCH_KUBEGATE_ALT_ARGS?.split(/\s+/).filter(Boolean);
 const ROOT = new URL('..', import.meta.url).pathname;
 const SMALL = '/api/v1/namespaces/default/configmaps/small';
 const WATCH = '/api/v1/namespaces/default/pods?watch=1';
@@ -125,16 +128,22 @@ await scenario('1', async () => {
   const all: Record<string, Target> = { 'direct h1': { url: direct, h2: false } };
   if (H2LOAD) all['direct h2'] = { url: direct, h2: true };
   if (nginx) {
-    all['nginx h1'] = { url: nginx.h1, h2: false };
-    if (H2LOAD) all['nginx h2'] = { url: nginx.h2, h2: true };
+    all['nginx h1'] = { url: nginx.h1, h2: false, pid: nginx.pid };
+    if (H2LOAD) all['nginx h2'] = { url: nginx.h2, h2: true, pid: nginx.pid };
   }
   for (const mode of FLOORS) {
-    const url = await startFloor(mode);
-    all[`floor ${mode} h1`] = { url, h2: false };
-    if (mode === 'h2' && H2LOAD) all['floor h2 h2'] = { url, h2: true };
+    const { url, pid } = await startFloor(mode);
+    all[`floor ${mode} h1`] = { url, h2: false, pid };
+    if (mode === 'h2' && H2LOAD) all['floor h2 h2'] = { url, h2: true, pid };
   }
   all['kubegate h1'] = { url: kubegate.url, h2: false, token, pid: kubegate.pid };
   if (H2LOAD && kubegate.h2) all['kubegate h2'] = { url: kubegate.url, h2: true, token, pid: kubegate.pid };
+  const alt = ALT_ARGS ? await startKubegate({ workers: MAIN_WORKERS, args: ALT_ARGS }) : undefined;
+  if (alt) {
+    console.log(`  (kubegate-alt: ${ALT_ARGS!.join(' ') || 'no extra flags'}, instead of ${EXTRA_ARGS.join(' ') || 'no extra flags'})`);
+    all['kubegate-alt h1'] = { url: alt.url, h2: false, token, pid: alt.pid };
+    if (H2LOAD && alt.h2) all['kubegate-alt h2'] = { url: alt.url, h2: true, token, pid: alt.pid };
+  }
   const wanted = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim());
   const names = Object.keys(all).filter((n) => !wanted || wanted.some((w) => n.startsWith(w)));
   const cpu: Record<string, number[]> = {};
@@ -156,8 +165,12 @@ await scenario('1', async () => {
   if (have('kubegate h2', 'kubegate h1')) record({ scenario: '1', metric: 'kubegate h2 clients / h1 clients (more is better)', value: ratio('kubegate h2', 'kubegate h1'), unit: '×' });
   if (have('kubegate h2', 'floor h2 h2')) record({ scenario: '1', metric: 'kubegate / floor h2 (h2 clients)', value: ratio('kubegate h2', 'floor h2 h2'), unit: '×' });
   if (have('kubegate h2', 'nginx h2')) record({ scenario: '1', metric: 'kubegate / nginx (h2 clients)', value: ratio('kubegate h2', 'nginx h2'), unit: '×' });
+  if (have('kubegate-alt h1', 'kubegate h1')) record({ scenario: '1', metric: 'kubegate-alt / kubegate (h1 clients)', value: ratio('kubegate-alt h1', 'kubegate h1'), unit: '×' });
+  if (have('kubegate-alt h2', 'kubegate h2')) record({ scenario: '1', metric: 'kubegate-alt / kubegate (h2 clients)', value: ratio('kubegate-alt h2', 'kubegate h2'), unit: '×' });
+  await alt?.stop();
   if (cpu['kubegate h1']) target('1', 'kubegate CPU per request, h1 clients (median)', median(cpu['kubegate h1']), 'µs', false, 80);
-  if (cpu['kubegate h2']) record({ scenario: '1', metric: 'kubegate CPU per request, h2 clients (median)', value: median(cpu['kubegate h2']), unit: 'µs' });
+  // CPU per request of every other proxy (its own processes, not the upstream's): informational.
+  for (const name of names) if (name !== 'kubegate h1' && cpu[name]) record({ scenario: '1', metric: `CPU per request ${name} clients (median)`, value: median(cpu[name]), unit: 'µs' });
 });
 
 await scenario('2', async () => {
@@ -674,7 +687,7 @@ function negotiatesH2(url: string): Promise<boolean> {
 }
 
 /** `kubegate serve` with real flags (+ BENCH_KUBEGATE_ARGS), ready when /readyz answers 200 on every worker. */
-async function startKubegate(o: { workers: number; build?: Build; quiet?: boolean }): Promise<Kubegate> {
+async function startKubegate(o: { workers: number; build?: Build; quiet?: boolean; args?: string[] }): Promise<Kubegate> {
   const b = o.build ?? build;
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const flags = [
@@ -683,7 +696,7 @@ async function startKubegate(o: { workers: number; build?: Build; quiet?: boolea
     '--oidc-issuer-url', issuer.url, '--oidc-client-id', 'kubegate', '--oidc-ca-file', pki.caFile, '--oidc-username-claim', 'email', '--oidc-groups-claim', 'groups', '--oidc-signing-algs', 'RS256,ES256',
     '--kubeconfig', upstreamKubeconfig,
     '--audit-log-path', join(pki.dir, `audit-${Math.random().toString(36).slice(2)}.log`), '--audit-log-maxsize', '100', '--audit-log-maxbackup', '1',
-    '--log-level', 'info', ...EXTRA_ARGS,
+    '--log-level', 'info', ...(o.args ?? EXTRA_ARGS),
   ];
   const t0 = performance.now();
   const child = spawn(process.execPath, [...prof, ...b.command, ...flags], { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -776,15 +789,15 @@ function readyLine(child: ChildProcess, what: string): Promise<number> {
 }
 
 /** A bare Node.js proxy (bench/floor-proxy.ts) in the given mode: what Node itself costs. */
-async function startFloor(mode: string): Promise<string> {
+async function startFloor(mode: string): Promise<{ url: string; pid: number }> {
   const child = spawn(process.execPath, [...tsxArgs, join(ROOT, 'bench/floor-proxy.ts'), serving.certFile, serving.keyFile, pki.caFile, direct, mode], { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(() => child.kill());
   const port = await within(readyLine(child, `floor proxy ${mode}`), 30_000, `floor proxy ${mode} start-up`);
-  return `https://127.0.0.1:${port}`;
+  return { url: `https://127.0.0.1:${port}`, pid: child.pid! };
 }
 
 /** nginx as a plain reverse proxy (HTTP/1.1 upstream with keep-alive), one HTTP/1.1 and one h2 listener. */
-async function startNginx(): Promise<{ h1: string; h2: string } | undefined> {
+async function startNginx(): Promise<{ h1: string; h2: string; pid: number } | undefined> {
   const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (!bin) return undefined;
   const dir = join(pki.dir, 'nginx');
@@ -839,19 +852,19 @@ http {
     }
     await sleep(50);
   }
-  return { h1: `https://127.0.0.1:${port}`, h2: `https://127.0.0.1:${port + 1}` };
+  return { h1: `https://127.0.0.1:${port}`, h2: `https://127.0.0.1:${port + 1}`, pid: child.pid! };
 }
 
 function writeResults(): void {
   const meta = {
-    date: new Date().toISOString(), kubegate: build.dist ? 'dist' : 'tsx', workers: MAIN_WORKERS, extraArgs: EXTRA_ARGS.join(' '), kubegateH2: kubegate.h2,
+    date: new Date().toISOString(), kubegate: build.dist ? 'dist' : 'tsx', workers: MAIN_WORKERS, extraArgs: EXTRA_ARGS.join(' '), altArgs: ALT_ARGS?.join(' '), kubegateH2: kubegate.h2,
     cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS,
     watches: WATCHES, h2Watches: H2_WATCHES, h2Sessions: H2_SESSIONS, listMB: LIST_MB, floors: FLOORS, nginx: Boolean(nginx), loadTool: H2LOAD ? 'h2load' : 'autocannon',
     only: ONLY ?? 'all', durationSeconds: Math.round((performance.now() - T_START) / 1000),
   };
   const json = JSON.stringify({ meta, rows, notes }, null, 2) + '\n';
   const table = [
-    `Run of ${meta.date.slice(0, 10)}: ${meta.cores} cores (${meta.cpu}), Node ${meta.node}; kubegate ${build.dist ? 'compiled dist/' : 'through tsx'}, ${meta.workers} worker${meta.workers > 1 ? 's' : ''}${meta.extraArgs ? `, \`${meta.extraArgs}\`` : ''}, listener h2 ${meta.kubegateH2 ? 'on' : 'off'}; ${ROUNDS} alternating rounds of ${SECONDS} s, medians; ${CONNECTIONS} connections; load ${meta.loadTool}; nginx ${meta.nginx ? 'yes' : 'no'}; floors ${FLOORS.join(', ') || 'none'}; watches ${WATCHES} (h1), ${H2_WATCHES} over ${H2_SESSIONS} sessions (h2); list ${LIST_MB} MB; scenarios ${ONLY ? ONLY.join(', ') : 'all'}; ${meta.durationSeconds} s in all.`,
+    `Run of ${meta.date.slice(0, 10)}: ${meta.cores} cores (${meta.cpu}), Node ${meta.node}; kubegate ${build.dist ? 'compiled dist/' : 'through tsx'}, ${meta.workers} worker${meta.workers > 1 ? 's' : ''}${meta.extraArgs ? `, \`${meta.extraArgs}\`` : ''}${ALT_ARGS ? `, kubegate-alt \`${meta.altArgs}\`` : ''}, listener h2 ${meta.kubegateH2 ? 'on' : 'off'}; ${ROUNDS} alternating rounds of ${SECONDS} s, medians; ${CONNECTIONS} connections; load ${meta.loadTool}; nginx ${meta.nginx ? 'yes' : runs('1') ? 'not installed' : 'not used'}; floors ${FLOORS.join(', ') || 'none'}; watches ${WATCHES} (h1), ${H2_WATCHES} over ${H2_SESSIONS} sessions (h2); list ${LIST_MB} MB; scenarios ${ONLY ? ONLY.join(', ') : 'all'}; ${meta.durationSeconds} s in all.`,
     '',
     '| # | metric | value | unit | target | result |',
     '|---|---|---:|---|---|---|',
