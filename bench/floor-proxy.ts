@@ -120,7 +120,10 @@ function h2Pool(): { request(headers: OutgoingHttpHeaders): http2.ClientHttp2Str
       const i = slots.indexOf(slot);
       if (i >= 0) slots.splice(i, 1);
     };
-    session.on('goaway', drop);
+    session.on('goaway', () => {
+      drop();
+      session.close(); // no new streams; the ones in flight finish
+    });
     session.on('close', drop);
     session.on('error', drop);
     slots.push(slot);
@@ -151,8 +154,11 @@ function h2Floor(): (req: IncomingMessage | Http2ServerRequest, res: ServerRespo
       up.pipe(res as NodeJS.WritableStream);
     });
     up.on('error', () => fail(res));
+    // The client left: cancel the upstream stream, but only one still receiving. An RST_STREAM(CANCEL)
+    // for a stream whose response had fully arrived (END_STREAM seen, 'close' not yet emitted) made the
+    // Node http2 upstream answer GOAWAY(INTERNAL_ERROR), failing every other stream on that session.
     res.on('close', () => {
-      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+      if (!up.closed && !up.readableEnded) up.close(http2.constants.NGHTTP2_CANCEL);
     });
     if (hasBody(req)) (req as NodeJS.ReadableStream).pipe(up);
     else up.end();
