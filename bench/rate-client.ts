@@ -1,43 +1,74 @@
 /**
  * Open-loop load at a fixed rate, as its own process, timing each request with hrtime (µs resolution;
- * autocannon's histogram rounds to whole milliseconds). argv[2]: JSON {url, rate, seconds, connections, token?}.
- * Prints JSON {sent, ok, p50us, p99us}.
+ * autocannon's histogram rounds to whole milliseconds). argv[2]: JSON {url, rate, seconds, connections, token?, h2?}.
+ * h2: HTTP/2 over `connections` sessions, requests spread round-robin; otherwise HTTP/1.1 keep-alive sockets.
+ * Prints JSON {sent, ok, p50us, p99us}. Trust for the server's CA comes from NODE_EXTRA_CA_CERTS.
  */
+import http2 from 'node:http2';
 import https from 'node:https';
 
-const o = JSON.parse(process.argv[2]!) as { url: string; rate: number; seconds: number; connections: number; token?: string };
-const agent = new https.Agent({ keepAlive: true, maxSockets: o.connections });
-const headers: Record<string, string> = o.token ? { authorization: `Bearer ${o.token}` } : {};
+const o = JSON.parse(process.argv[2]!) as { url: string; rate: number; seconds: number; connections: number; token?: string; h2?: boolean };
+const auth: Record<string, string> = o.token ? { authorization: `Bearer ${o.token}` } : {};
 const latencies: number[] = [];
 let sent = 0;
 let ok = 0;
 let inflight = 0;
 
+/** One GET; calls back with the status (0 on error). */
+type Get = (done: (status: number) => void) => void;
+
+function h1Client(): { get: Get; close(): void } {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: o.connections });
+  return {
+    get: (done) => {
+      https
+        .get(o.url, { agent, headers: auth }, (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode ?? 0));
+        })
+        .on('error', () => done(0));
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+function h2Client(): { get: Get; close(): void } {
+  const url = new URL(o.url);
+  const sessions = Array.from({ length: o.connections }, () => http2.connect(url.origin).on('error', () => {}));
+  const headers = { ':path': url.pathname + url.search, ...auth };
+  let next = 0;
+  return {
+    get: (done) => {
+      let status = 0;
+      const stream = sessions[next++ % sessions.length]!.request(headers);
+      stream.on('response', (h) => (status = Number(h[':status'])));
+      stream.on('error', () => {});
+      stream.on('close', () => done(status));
+      stream.resume();
+      stream.end();
+    },
+    close: () => sessions.forEach((s) => s.close()),
+  };
+}
+
+const client = o.h2 ? h2Client() : h1Client();
+
 function one(): void {
   const start = process.hrtime.bigint();
   inflight++;
-  const req = https.get(o.url, { agent, headers }, (res) => {
-    res.resume();
-    res.on('end', () => {
-      inflight--;
-      if (res.statusCode === 200) {
-        ok++;
-        latencies.push(Number(process.hrtime.bigint() - start) / 1000);
-      }
-    });
+  client.get((status) => {
+    inflight--;
+    if (status === 200) {
+      ok++;
+      latencies.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
   });
-  req.on('error', () => inflight--);
 }
 
 // warm the connections first
 await new Promise<void>((resolve) => {
   let done = 0;
-  for (let i = 0; i < o.connections; i++) {
-    https.get(o.url, { agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => ++done === o.connections && resolve());
-    });
-  }
+  for (let i = 0; i < o.connections; i++) client.get(() => ++done === o.connections && resolve());
 });
 
 const t0 = performance.now();
@@ -54,8 +85,9 @@ await new Promise<void>((resolve) => {
   };
   tick();
 });
-while (inflight > 0) await new Promise((r) => setTimeout(r, 5));
+const drainUntil = performance.now() + 30_000;
+while (inflight > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 5));
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
 process.stdout.write(JSON.stringify({ sent, ok, p50us: pct(50), p99us: pct(99) }) + '\n');
-agent.destroy();
+client.close();
