@@ -41,6 +41,7 @@ export const FLAGS = {
   'requestheader-group-headers': { path: 'impersonation.requestHeader.groupHeaders', type: 'list', help: 'Comma-separated group headers the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-Group (default none).' },
   'requestheader-extra-headers-prefix': { path: 'impersonation.requestHeader.extraHeadersPrefixes', type: 'list', help: 'Comma-separated extra-header prefixes the cluster\'s front proxy uses, stripped from clients in addition to X-Remote-Extra- (default none).' },
   kubeconfig: { path: 'upstream.kubeconfig', type: 'string', help: 'Kubeconfig for the API server and kubegate\'s own credentials (default: in-cluster).' },
+  'upstream-protocol': { path: 'upstream.protocol', type: 'string', help: 'HTTP version to the API server: auto (HTTP/2 when it offers it, the default), http1 or http2. Upgrades always use HTTP/1.1.' },
   'request-timeout-seconds': { path: 'proxy.requestTimeoutSeconds', type: 'seconds', help: 'Ordinary requests fail with 504 after this long without an answer from the API server (default 60; 0 = none).' },
   'long-running-idle-timeout-seconds': { path: 'proxy.longRunningIdleTimeoutSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long with no bytes either way (default 0 = never).' },
   'long-running-max-seconds': { path: 'proxy.longRunningMaxSeconds', type: 'seconds', help: 'Watch/logs/exec/attach/port-forward: close after this long in total (default 0 = never).' },

@@ -370,6 +370,8 @@ const configObject = z.strictObject({
     .strictObject({
       /** Kubeconfig with the API server and kubegate's own credentials; unset: in-cluster config. */
       kubeconfig: nonEmpty.optional(),
+      /** HTTP version to the API server: http2 multiplexes requests and watches over a few connections; auto: http2 when the API server offers it (ALPN). Upgrades (exec, port-forward) always use HTTP/1.1. */
+      protocol: z.enum(['auto', 'http1', 'http2']).default('auto'),
     })
     .prefault({}),
   proxy: z

@@ -102,10 +102,14 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
               // the head at once rather than at the first event.
               if (limits.longRunning) scope.responseStarted(status);
               if (answer.headers['content-length'] === undefined) flushHead(res);
+              // The answer is whole only if its body ended; closed any other way (an error, a reset stream, a
+              // lost connection) the client must see a broken response, never a complete one.
+              let failure: string | undefined;
+              answer.body.on('error', (err: NodeJS.ErrnoException) => void (failure ??= err.code));
               answer.body.once('end', () => (relayed = true));
-              answer.body.once('error', (err: NodeJS.ErrnoException) => {
-                if (upstreamRequest.signal.aborted) return; // released on purpose (client gone, limit, shutdown)
-                scope.endedBy(err.code === 'UPSTREAM_TIMEOUT' ? 'timed-out' : 'upstream-failed');
+              answer.body.once('close', () => {
+                if (relayed || upstreamRequest.signal.aborted) return; // whole, or released on purpose (client gone, limit, shutdown)
+                scope.endedBy(failure === 'UPSTREAM_TIMEOUT' ? 'timed-out' : 'upstream-failed');
                 resetResponse(res);
               });
               answer.body.pipe(asWritable(res));

@@ -10,7 +10,8 @@ import { createConfiguredAuthenticator, loadIssuers } from '../authn/configured.
 import type { Config } from '../config/schema.js';
 import { KubegateError } from '../errors/errors.js';
 import { createForwarder } from '../proxy/forward.js';
-import { createH1Client } from '../proxy/h1-client.js';
+import { createH2Pool } from '../proxy/h2-pool.js';
+import { selectUpstreamClient } from '../proxy/select-client.js';
 import { createUpgradeForwarder } from '../proxy/upgrade.js';
 import type { ElevationConfig } from '../config/schema.js';
 import { mapStructuredClaims } from '../identity/structured.js';
@@ -118,7 +119,12 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   if (elevation) metrics.activeGrantsFrom(() => elevation.grants().activeCount());
   const revocations = config.revocation === undefined ? undefined : startRevocation(config.revocation, upstream, audit, log, () => elevation?.grants(), opts.revocation, kubeStores);
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
-  const forwarder = createForwarder(upstream, createH1Client(upstream), { metrics, draining: () => handlers.draining() });
+  const upstreamClient = selectUpstreamClient(config.upstream.protocol, {
+    upstream,
+    http2: () => createH2Pool({ origin: upstream.target, tls: upstream.tlsOptions, onTlsChange: upstream.onTlsChange, log }),
+    log,
+  });
+  const forwarder = createForwarder(upstream, upstreamClient, { metrics, draining: () => handlers.draining() });
   const upgrades = createUpgradeForwarder(upstream);
   let loginPage = startLoginPage(config, log);
   const buildGuard = (c: Readonly<Config>, keep?: ReturnType<typeof createAuthGuard>['limiter']) =>

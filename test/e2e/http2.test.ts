@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { startHarness, SA_TOKEN, TEST_LISTENER, type Harness } from '../support/harness.js';
+import { startHarness, SA_TOKEN, TEST_LISTENER, TEST_UPSTREAM, type Harness } from '../support/harness.js';
 import { eventually } from '../support/own-kubegate.js';
 import { deferred, spawnKubectl, within } from '../support/streaming.js';
 
@@ -212,7 +212,9 @@ t.test('HTTP/2 clients', async (t) => {
     });
     const watch = await watches.next();
     watch.res.write(event('svc-1'));
-    watch.req.socket.destroy();
+    // The connection to the API server breaks (its whole HTTP/2 session, or its HTTP/1.1 socket).
+    if (watch.req.httpVersion === '2.0') (watch.req as unknown as http2.Http2ServerRequest).stream.session?.destroy();
+    else watch.req.socket.destroy();
     t.match(await within(outcome, 10_000, 'the client stream to finish'), /^error ERR_HTTP2_STREAM_ERROR/, 'the client sees a broken stream');
     const record = await recordOf(String(watch.req.headers['audit-id']));
     t.equal(record.annotations?.['kubegate.io/outcome'], 'upstream-failed');
@@ -230,7 +232,8 @@ t.test('HTTP/2 clients', async (t) => {
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/v1/namespaces/default/endpoints', authorization: `Bearer ${alice}` });
     t.equal(a.status, 200);
     t.equal(a.headers['x-kept'], 'yes');
-    t.equal(a.headers['x-hop'], undefined, 'a header the API server named in Connection is not relayed');
+    // (Over HTTP/2 the API server cannot send a Connection header at all: this part is about an HTTP/1.1 upstream.)
+    if (TEST_UPSTREAM === 'http1') t.equal(a.headers['x-hop'], undefined, 'a header the API server named in Connection is not relayed');
     t.equal(a.body, '{"kind":"EndpointsList","items":[]}');
   });
 
@@ -252,7 +255,7 @@ t.test('HTTP/2 clients', async (t) => {
     t.equal(sized.status, 201);
     t.same(JSON.parse(sized.body), { size: body.length, sha, length: String(body.length), te: null }, 'Content-Length kept, every byte relayed');
     const unsized = await h2Request(session, { ':method': 'POST', ':path': '/api/v1/namespaces/default/configmaps', authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body);
-    t.same(JSON.parse(unsized.body), { size: body.length, sha, length: null, te: 'chunked' }, 'without a length it is framed again (chunked upstream on HTTP/1.1)');
+    t.same(JSON.parse(unsized.body), { size: body.length, sha, length: null, te: TEST_UPSTREAM === 'http1' ? 'chunked' : null }, 'without a length it is framed again (chunked on HTTP/1.1, DATA frames on HTTP/2)');
   });
 
   t.test('no request reached the API server without kubegate\'s credential and an Impersonate-User', async (t) => {

@@ -196,6 +196,7 @@ export async function startFakeApiServer(opts: FakeOptions): Promise<FakeApiServ
       return;
     }
     const recorded = record(req);
+    if (recorded.httpVersion === '2.0') speakHttp2(res);
     const { all, credentialOk } = recorded;
     const path = (req.url ?? '/').split('?')[0]!;
     if (!credentialOk) {
@@ -355,4 +356,24 @@ function text(res: ServerResponse, code: number, body: string): void {
 /** Header values arrive as latin1 strings; names are UTF-8 bytes. */
 function utf8(value: string): string {
   return Buffer.from(value, 'latin1').toString('utf8');
+}
+
+/** Headers that describe one HTTP/1.1 connection: on HTTP/2 they are dropped, as Go's server (kube-apiserver) does. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Routes are written for HTTP/1.1 (`transfer-encoding: chunked`, `flushHeaders()`); on HTTP/2 the compat
+ * response would throw on those headers, and sends its head from writeHead already.
+ */
+function speakHttp2(res: ServerResponse): void {
+  const keep = (headers: unknown) => (headers && typeof headers === 'object' && !Array.isArray(headers) ? Object.fromEntries(Object.entries(headers).filter(([n]) => !CONNECTION_SPECIFIC.has(n.toLowerCase()))) : headers);
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  const setHeader = res.setHeader.bind(res);
+  Object.assign(res, {
+    writeHead: (status: number, ...rest: unknown[]) => writeHead(status, ...rest.map(keep)),
+    setHeader: (name: string, value: string | number | readonly string[]) => (CONNECTION_SPECIFIC.has(name.toLowerCase()) ? res : setHeader(name, value)),
+    flushHeaders: () => {},
+  });
+  // ServerResponse.closed, as the HTTP/1.1 tests read it: the stream has closed.
+  Object.defineProperty(res, 'closed', { get: () => (res as unknown as { stream: { closed: boolean } }).stream.closed });
 }

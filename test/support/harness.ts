@@ -22,6 +22,11 @@ export const SA_TOKEN = 'kubegate-service-account-token-0123456789';
  * uses is HTTP/2) unless KUBEGATE_TEST_LISTENER=h1 (HTTP/1.1 only). CI runs the end-to-end tests both ways.
  */
 export const TEST_LISTENER: 'h1' | 'h2' = process.env.KUBEGATE_TEST_LISTENER === 'h1' ? 'h1' : 'h2';
+/**
+ * What the recording fake API server speaks: 'http2' (h2 and HTTP/1.1 by ALPN, like kube-apiserver; kubegate's
+ * default `upstream.protocol: auto` then forwards over HTTP/2) unless KUBEGATE_TEST_UPSTREAM=http1.
+ */
+export const TEST_UPSTREAM: 'http1' | 'http2' = process.env.KUBEGATE_TEST_UPSTREAM === 'http1' ? 'http1' : 'http2';
 
 export interface Harness {
   pki: TestPki;
@@ -50,7 +55,7 @@ export interface HarnessOptions {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const pki = createPki();
   const issuer = await startTestIssuer({ pki });
-  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN });
+  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN, http2: TEST_UPSTREAM === 'http2' });
   const upstreamKubeconfig = join(pki.dir, 'upstream.kubeconfig');
   writeFileSync(upstreamKubeconfig, kubeconfigYaml(fake.url, pki.caFile, SA_TOKEN));
   const auditFile = join(pki.dir, 'audit.log');
