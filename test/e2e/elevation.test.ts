@@ -175,7 +175,8 @@ t.test('two kubegate instances on one Kubernetes store see the same grant and th
   };
   const created = JSON.parse((await a.send('/kubegate/v1/elevations', { method: 'POST', headers: [['Authorization', `Bearer ${alice}`]], body: JSON.stringify({ groups: ['break-glass:cluster-admin'], durationSeconds: 600, reason: 'INC-1 two replicas' }) })).body) as { id: string };
   t.ok(created.id, `created on instance A: ${JSON.stringify(created)}`);
-  // Two approvals racing on the two instances: exactly one wins.
+  // Both instances know the request (B learns it from the store's watch), then two approvals race on them: exactly one wins.
+  await eventually('instance B to see the pending request', async () => ((await b.send(`/kubegate/v1/elevations/${created.id}`, { headers: [['Authorization', `Bearer ${carol}`]] })).status === 200 ? true : undefined), 10_000, 50);
   const [x, y] = await Promise.all([
     a.send(`/kubegate/v1/elevations/${created.id}/approve`, { method: 'POST', headers: [['Authorization', `Bearer ${carol}`]] }),
     b.send(`/kubegate/v1/elevations/${created.id}/approve`, { method: 'POST', headers: [['Authorization', `Bearer ${carol}`]] }).catch(() => ({ status: 0, body: '' })),

@@ -2,13 +2,15 @@
  * Attacks on the request path found in review, each reproduced byte for byte: request smuggling through
  * body framing, Expect: 100-continue, request targets the API server would read differently, refused
  * upgrades holding descriptors, an upstream with an invalid status line, unparsable requests.
+ * The API server speaks HTTP/1.1 here: smuggling and status lines are attacks on HTTP/1.1 framing on the
+ * shared upstream connections (HTTP/2 frames every request and response itself).
  */
 import t from 'tap';
 import { startHarness, SA_TOKEN } from '../support/harness.js';
 import { head, openTls, rawExchange, startExtraKubegate, within } from '../support/streaming.js';
 
 t.test('hardening', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ upstream: 'http1' });
   t.teardown(() => h.close());
   const token = await h.issuer.mintIdToken({ sub: 'alice', claims: { email: 'alice@example.com', email_verified: true, groups: ['dev'] } });
   const smuggled = 'GET /api/v1/namespaces/kube-system/secrets HTTP/1.1\r\nHost: x\r\nImpersonate-User: system:admin\r\nImpersonate-Group: system:masters\r\n\r\n';

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { connect } from 'node:tls';
-import { startHarness, SA_TOKEN, TEST_LISTENER, type Harness } from '../support/harness.js';
+import { startHarness, SA_TOKEN, TEST_LISTENER, TEST_UPSTREAM, type Harness } from '../support/harness.js';
 import { eventually } from '../support/own-kubegate.js';
 
 const ALICE = { email: 'alice@example.com', email_verified: true, groups: ['dev', 'ops'] };
@@ -266,7 +266,7 @@ t.test('upstream down → 503 Status; recovers without a restart', async (t) => 
   t.not(r.code, 0);
   t.match(r.stderr, /unreachable|ServiceUnavailable|503/i, 'kubectl shows the Status message');
   const { startFakeApiServer } = await import('../support/fake-apiserver.js');
-  const back = await startFakeApiServer({ serving: h.pki.server(), expectedToken: SA_TOKEN, port });
+  const back = await startFakeApiServer({ serving: h.pki.server(), expectedToken: SA_TOKEN, port, http2: TEST_UPSTREAM === 'http2' });
   t.teardown(() => back.close());
   t.equal((await h.send('/version', { headers: auth })).status, 200, 'recovered');
   // /readyz reuses the probe's answer for up to a second (upstream.probe): ready again once that has passed.

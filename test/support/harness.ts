@@ -48,6 +48,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** Extra raw config merged over the defaults (e.g. { oidc: { usernameClaim: 'sub' } }). */
   config?: { oidc?: Record<string, unknown>; identity?: Record<string, unknown>; impersonation?: Record<string, unknown>; elevation?: Record<string, unknown>; revocation?: Record<string, unknown>; security?: Record<string, unknown> };
+  /** What the fake API server speaks (default TEST_UPSTREAM): 'http1' for tests about HTTP/1.1 framing upstream. */
+  upstream?: 'http1' | 'http2';
   /** Start hooks passed to startKubegate (e.g. an elevation clock, the rate limiter's clock). */
   start?: Pick<StartOptions, 'elevation' | 'revocation' | 'guard'>;
 }
@@ -55,7 +57,7 @@ export interface HarnessOptions {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const pki = createPki();
   const issuer = await startTestIssuer({ pki });
-  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN, http2: TEST_UPSTREAM === 'http2' });
+  const fake = await startFakeApiServer({ serving: pki.server(), expectedToken: SA_TOKEN, http2: (opts.upstream ?? TEST_UPSTREAM) === 'http2' });
   const upstreamKubeconfig = join(pki.dir, 'upstream.kubeconfig');
   writeFileSync(upstreamKubeconfig, kubeconfigYaml(fake.url, pki.caFile, SA_TOKEN));
   const auditFile = join(pki.dir, 'audit.log');
