@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { importKubeConfig } from '../upstream/kube-config.js';
 import type { Logger } from 'winston';
 import { KubegateError } from '../errors/errors.js';
 import type { AuditBackend, BackendEvents } from './sink.js';
@@ -47,7 +47,7 @@ export async function loadWebhookTarget(file: string): Promise<WebhookTarget> {
   } catch (err) {
     throw fail(`cannot read: ${(err as Error).message}`, err);
   }
-  const kc = new KubeConfig();
+  const kc = new (await importKubeConfig())();
   try {
     kc.loadFromFile(file);
   } catch (err) {
