@@ -6,6 +6,7 @@
  */
 import { Counter, Registry } from 'prom-client';
 import { addressKey } from '../src/guard/client-address.js';
+import { printNsPerOp, timeVariants } from './micro.js';
 
 const registers = [new Registry()];
 const counter = new Counter({ name: 'x_total', help: 'x', labelNames: ['result'], registers });
@@ -16,16 +17,4 @@ const variants: Record<string, () => number> = {
   'counter.inc({ result }) (label object per call)': () => (counter.inc({ result: 'written' }), 1),
   'child bound once: child.inc()': () => (bound.inc(), 1),
 };
-const N = 200_000;
-const rounds: Record<string, number[]> = {};
-let sink = 0;
-for (let r = 0; r < 7; r++) {
-  for (const [name, fn] of Object.entries(variants)) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) sink += fn();
-    (rounds[name] ??= []).push(Number(process.hrtime.bigint() - t0) / N);
-  }
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [name, xs] of Object.entries(rounds)) console.log(`${median(xs).toFixed(0).padStart(6)} ns/op  ${name}`);
-if (sink === 0) console.log('');
+printNsPerOp(timeVariants(variants, 200_000));

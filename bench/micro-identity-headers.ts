@@ -8,6 +8,7 @@
 import { identityBlock } from '../src/impersonation/identity-block.js';
 import { impersonationHeaders, outgoingHeaders } from '../src/impersonation/headers.js';
 import { freezeUser, type UserInfo } from '../src/identity/user.js';
+import { printNsPerOp, timeVariants } from './micro.js';
 
 const person = (): UserInfo => ({
   username: 'oidc:alice@example.com',
@@ -37,16 +38,4 @@ const variants: Record<string, () => number> = {
   'outgoingHeaders, after (cached identity\'s block)': () => Object.keys(outgoingHeaders(client, idCached).headers).length,
 };
 
-const N = 100_000;
-const rounds: Record<string, number[]> = {};
-let sink = 0;
-for (let r = 0; r < 7; r++) {
-  for (const [name, fn] of Object.entries(variants)) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) sink += fn();
-    (rounds[name] ??= []).push(Number(process.hrtime.bigint() - t0) / N);
-  }
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [name, xs] of Object.entries(rounds)) console.log(`${median(xs).toFixed(0).padStart(6)} ns/op  ${name}`);
-if (sink === 0) console.log('');
+printNsPerOp(timeVariants(variants, 100_000));

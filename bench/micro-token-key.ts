@@ -7,6 +7,7 @@
  */
 import { createHash, hash } from 'node:crypto';
 import { tokenCacheKey } from '../src/authn/token-cache.js';
+import { printNsPerOp, timeVariants } from './micro.js';
 
 const b64 = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37) & 255)).toString('base64url');
 const token = `${b64(80)}.${b64(420)}.${b64(256)}`; // an RS256 ID token's shape (~1,000 characters)
@@ -30,17 +31,4 @@ const variants: Record<string, (t: string) => string> = {
   'after: tokenCacheKey once (crypto.hash, canonical last character)': (t) => tokenCacheKey(t),
 };
 
-const N = 50_000;
-const rounds: Record<string, number[]> = {};
-let sink = 0;
-for (let r = 0; r < 7; r++) {
-  for (const [name, fn] of Object.entries(variants)) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) sink += fn(token).length;
-    (rounds[name] ??= []).push(Number(process.hrtime.bigint() - t0) / N);
-  }
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const base = median(rounds[Object.keys(variants)[0]!]!);
-for (const [name, xs] of Object.entries(rounds)) console.log(`${median(xs).toFixed(0).padStart(6)} ns/op  ${(base / median(xs)).toFixed(2)}×  ${name}`);
-if (sink === 0) console.log('');
+printNsPerOp(timeVariants(Object.fromEntries(Object.entries(variants).map(([name, fn]) => [name, () => fn(token).length])), 50_000), true);
