@@ -54,6 +54,15 @@ function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHtt
   });
 }
 
+/** Reads a client stream to its end: 'end' for a clean END_STREAM, `error CODE` for a broken one. */
+function howItEnds(stream: http2.ClientHttp2Stream): Promise<string> {
+  return new Promise<string>((resolve) => {
+    stream.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
+    stream.on('end', () => resolve('end'));
+    stream.resume();
+  });
+}
+
 /** A watch the fake holds open until the test ends it. */
 interface HeldWatch {
   req: IncomingMessage;
@@ -205,11 +214,7 @@ t.test('HTTP/2 clients', async (t) => {
     const session = connectH2(h);
     t.teardown(() => session.close());
     const stream = session.request({ ':method': 'GET', ':path': '/api/v1/namespaces/default/services?watch=1', authorization: `Bearer ${alice}` });
-    const outcome = new Promise<string>((resolve) => {
-      stream.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
-      stream.on('end', () => resolve('end'));
-      stream.resume();
-    });
+    const outcome = howItEnds(stream);
     const watch = await watches.next();
     watch.res.write(event('svc-1'));
     // The connection to the API server breaks (its whole HTTP/2 session, or its HTTP/1.1 socket).
@@ -273,11 +278,7 @@ t.test('shutdown over HTTP/2: a watch in flight ends cleanly, its record says sh
   const goaway = deferred();
   session.on('goaway', () => goaway.resolve());
   const stream = session.request({ ':method': 'GET', ':path': '/api/v1/namespaces/default/configmaps?watch=1', authorization: `Bearer ${alice}` });
-  const ended = new Promise<string>((resolve) => {
-    stream.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
-    stream.on('end', () => resolve('end'));
-    stream.resume();
-  });
+  const ended = howItEnds(stream);
   const watch = await watches.next();
   const id = String(watch.req.headers['audit-id']);
   const stopped = h.kubegate.shutdown();
