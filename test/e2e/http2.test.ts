@@ -137,6 +137,7 @@ t.test('HTTP/2 clients', async (t) => {
       Array.from({ length: 50 }, () => h2Request(session, { ':method': 'GET', ':path': '/api/v1/namespaces/default/pods', authorization: `Bearer ${alice}` })),
     );
     t.same(answers.map((a) => a.status), Array(50).fill(200));
+    t.equal(session.remoteSettings.maxConcurrentStreams, 250, 'kubegate caps streams per connection (--http2-max-streams-per-connection; Node\'s own default is unlimited)');
     const ids = answers.map((a) => String(a.headers['audit-id']));
     t.equal(new Set(ids).size, 50, 'fifty distinct audit IDs');
     const forwarded = h.fake.requests.slice(before);
