@@ -10,9 +10,9 @@
  *   ({@link resetResponse});
  * - whether a request has a body ({@link hasBody}).
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 
 /** A request as the pipeline sees it. */
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
@@ -67,11 +67,6 @@ export function asWritable(res: ClientResponse): Writable {
   return res as unknown as Writable;
 }
 
-/** The request as a readable body stream. */
-export function asReadable(req: ClientRequest): Readable {
-  return req;
-}
-
 /** Write the head with the given headers (both classes; names as given). */
 export function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
   (res as ServerResponse).writeHead(status, headers);
@@ -85,4 +80,8 @@ export function flushHead(res: ClientResponse): void {
   if (!isHttp2Response(res)) res.flushHeaders();
 }
 
-export type { IncomingHttpHeaders };
+
+/** Where to open a TCP/TLS connection for an https URL: the host without IPv6 brackets, the port (443 by default). */
+export function connectTarget(url: URL): { host: string; port: number } {
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port === '' ? 443 : Number(url.port) };
+}

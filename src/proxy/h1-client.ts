@@ -13,6 +13,7 @@
 import https from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { KubegateError } from '../errors/errors.js';
+import { connectTarget } from '../net/wire.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { IDEMPOTENT_METHODS, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from './upstream-client.js';
 
@@ -21,8 +22,7 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE']);
 
 export function createH1Client(upstream: Pick<Upstream, 'target' | 'agent'>): UpstreamClient {
-  const host = upstream.target.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = upstream.target.port === '' ? 443 : Number(upstream.target.port);
+  const { host, port } = connectTarget(upstream.target);
 
   const send = (r: UpstreamRequest, retried: boolean): Promise<UpstreamResponse> =>
     new Promise<UpstreamResponse>((resolve, reject) => {

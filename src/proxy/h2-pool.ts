@@ -27,6 +27,7 @@ import tls from 'node:tls';
 import type { Logger } from 'winston';
 import { KubegateError, type ErrorCode } from '../errors/errors.js';
 import { describeFetchError } from '../net/fetch-error.js';
+import { connectTarget } from '../net/wire.js';
 import { IDEMPOTENT_METHODS, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from './upstream-client.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
@@ -300,8 +301,7 @@ class Pool implements H2Pool {
 
   constructor(private readonly opts: H2PoolOptions) {
     if (opts.origin.protocol !== 'https:') throw new TypeError(`h2-pool: origin must be https, got ${opts.origin.protocol}`);
-    this.host = opts.origin.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(opts.origin.port || 443);
+    ({ host: this.host, port: this.port } = connectTarget(opts.origin));
     this.authority = opts.origin.origin;
     this.streamWindow = positive(opts.streamWindowBytes, MIB, 'streamWindowBytes');
     this.pingIntervalMs = positive(opts.pingIntervalMs, 30_000, 'pingIntervalMs');

@@ -9,6 +9,7 @@
  */
 import tls from 'node:tls';
 import type { Logger } from 'winston';
+import { connectTarget } from '../net/wire.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { createH1Client } from './h1-client.js';
 import type { UpstreamClient } from './upstream-client.js';
@@ -76,8 +77,7 @@ function alpnOf(upstream: Pick<Upstream, 'target' | 'tlsOptions'>): Promise<stri
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       ...upstream.tlsOptions(),
-      host: upstream.target.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: upstream.target.port === '' ? 443 : Number(upstream.target.port),
+      ...connectTarget(upstream.target),
       ALPNProtocols: ['h2', 'http/1.1'],
       rejectUnauthorized: true,
     });
