@@ -23,8 +23,9 @@
 import {
   ApiException,
   CustomObjectsApi,
-  makeInformer,
+  ListWatch,
   Observable,
+  Watch,
   type ConfigurationOptions,
   type KubeConfig,
   type KubernetesListObject,
@@ -112,7 +113,7 @@ export function createKubeStore<T extends StoredItem>(opts: KubeStoreOptions, ty
 
   // ---- the local view, kept by the informer ----
   let generation = 0;
-  let informer: ReturnType<typeof makeInformer<KubernetesObject>> | undefined;
+  let informer: ListWatch<KubernetesObject> | undefined;
   let attempt = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let disconnectedSince: number | undefined;
@@ -133,20 +134,20 @@ export function createKubeStore<T extends StoredItem>(opts: KubeStoreOptions, ty
     // The watch ends itself after 5-10 min (as client-go's reflector does), so a connection that died
     // silently is replaced; the informer then resumes from its last resourceVersion.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const inf = makeInformer<KubernetesObject>(kubeConfig, `${collectionPath}?allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}`, async () => {
+    const inf = new ListWatch<KubernetesObject>(`${collectionPath}?allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}`, new RetiringWatch(kubeConfig, current), async () => {
       if (!current()) throw new Error(`${noun} store: superseded informer`);
       const list = (await api.listNamespacedCustomObject(where, limited())) as KubernetesListObject<KubernetesObject>;
       if (!current()) throw new Error(`${noun} store: superseded informer`);
       applyListing(list);
       return list;
-    });
+    }, false);
     informer = inf;
     inf.on('add', (obj) => current() && applyObject(obj));
     inf.on('update', (obj) => current() && applyObject(obj));
     inf.on('delete', (obj) => current() && view.remove(obj.metadata?.name ?? '', obj.metadata?.resourceVersion));
     inf.on('error', (err) => current() && failed(err));
     void inf.start().then(() => {
-      if (!current()) return void inf.stop(); // stopped while it was connecting: end the watch it just opened
+      if (!current()) return;
       if (disconnectedSince !== undefined) {
         log.info(`${noun} store: watching again`, { namespace, downMs: Date.now() - disconnectedSince });
         disconnectedSince = undefined;
@@ -274,6 +275,27 @@ export function createKubeStore<T extends StoredItem>(opts: KubeStoreOptions, ty
       if (!synced) rejectReady(new KubegateError(codes.unavailable, `${noun} store closed before its first list`));
     },
   };
+}
+
+/**
+ * client-node's Watch, but a watch that opens after its informer was retired (the store closed, or a
+ * failure replaced the informer) is ended at once. ListWatch.stop() only aborts the watch it already holds:
+ * one it is still opening — at start, or resuming after the server ended the last one — would otherwise
+ * stay open for the store's lifetime, a connection and its events nobody reads.
+ */
+class RetiringWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly current: () => boolean,
+  ) {
+    super(config);
+  }
+
+  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
+    const request = await super.watch(...args);
+    if (!this.current()) request.abort();
+    return request;
+  }
 }
 
 /** A library error as a KubegateError: the one translation of client-node's errors for this store. */

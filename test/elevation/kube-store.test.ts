@@ -181,9 +181,34 @@ t.test('a watch ended by the server resumes; with the history compacted (410 Gon
   s.elevations.put(toResource(sample({ id: 'elev-after-resume' }), NAMESPACE));
   await eventually('the change made between end and resume', () => findIn(a, 'elev-after-resume'), PROPAGATION_CAP_MS);
   t.equal(s.elevations.listRequests, listsBefore, 'a clean end resumes from the last version without listing');
-  // Let the resumed watch open before the teardown closes the store: client-node's informer can open a
-  // watch it was already reconnecting after stop() (a known race, noted for the store; not this test's subject).
-  await eventually('both stores watching again after the resume', () => (s.elevations.openWatches === 2 ? true : undefined), 5000);
+});
+
+t.test('a watch still being opened when the store closes is ended as soon as it opens: at start and on resume', async (t) => {
+  const s = await setup(t);
+
+  // At start: the first list is answered, the watch after it is held open-ended by the API server.
+  let release = s.elevations.holdWatches();
+  const first = await s.open();
+  await first.ready();
+  await eventually('the first watch request to arrive', () => (s.elevations.watchRequests === 1 ? true : undefined), 5000);
+  first.close();
+  release();
+  t.equal(s.elevations.openWatches, 1, 'the API server answered the watch after the store closed');
+  await eventually('the store to end the watch it opened after close', () => (s.elevations.openWatches === 0 ? true : undefined), 5000);
+
+  // On resume: the server ends the watch (its timeout) and the informer is reconnecting when the store closes.
+  const second = await s.open();
+  await second.ready();
+  await eventually('watching', () => (s.elevations.openWatches === 1 ? true : undefined), 5000);
+  const requests = s.elevations.watchRequests;
+  release = s.elevations.holdWatches();
+  s.elevations.endWatches();
+  await eventually('the resuming watch request to arrive', () => (s.elevations.watchRequests === requests + 1 ? true : undefined), 5000);
+  second.close();
+  release();
+  t.equal(s.elevations.openWatches, 1, 'the API server answered the resumed watch after the store closed');
+  await eventually('the store to end the resumed watch it opened after close', () => (s.elevations.openWatches === 0 ? true : undefined), 5000);
+  t.same(ownCallProblems(s.fake), []);
 });
 
 t.test('API server down: writes throw ELEVATION_STORE_UNAVAILABLE, the view stays; then recovery', async (t) => {

@@ -13,7 +13,8 @@
  * Test levers: `cutWatches()` breaks every open watch connection (the client sees an error), `endWatches()`
  * ends them cleanly (as the API server does when a watch's timeout passes; the client resumes from its last
  * resourceVersion), `compact()` drops the event history (a watch resuming from an older resourceVersion
- * then gets an ERROR event with 410 Gone and must relist), `put`/`remove`
+ * then gets an ERROR event with 410 Gone and must relist), `holdWatches()` keeps new watch requests waiting
+ * for their answer until released, `put`/`remove`
  * change objects as an administrator would (`kubectl edit` / `kubectl delete`), with watch events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -45,6 +46,11 @@ export interface FakeElevations {
   cutWatches(): void;
   /** End every open watch stream cleanly (the response completes, as on the API server's watch timeout). */
   endWatches(): void;
+  /**
+   * Hold new watch requests before their response head (counted in `watchRequests`, not open) until the
+   * returned function is called: a client's watch is then "being opened" for as long as a test needs.
+   */
+  holdWatches(): () => void;
   /** Forget the event history: a watch resuming from a resourceVersion older than now gets 410 Gone. */
   compact(): void;
   /** Create or replace an object as an administrator would; returns its new resourceVersion. */
@@ -75,6 +81,8 @@ export function createFakeElevations(opts: { namespace?: string; resource?: Fake
   let watchRequests = 0;
   let listRequests = 0;
   const watchers = new Set<{ res: ServerResponse; after: number }>();
+  /** Watch requests waiting for `holdWatches()`'s release, or undefined when not holding. */
+  let held: Array<() => void> | undefined;
 
   const copy = (o: KubeObject): KubeObject => structuredClone(o);
   const notFound = (name: string) => ({ ...status(404, 'NotFound', `${ELEVATION_PLURAL}.${ELEVATION_API_GROUP} "${name}" not found`), details: { name, group: ELEVATION_API_GROUP, kind: ELEVATION_PLURAL } });
@@ -142,6 +150,11 @@ export function createFakeElevations(opts: { namespace?: string; resource?: Fake
 
   function watch(req: IncomingMessage, res: ServerResponse): void {
     watchRequests++;
+    if (held) return void held.push(() => answerWatch(req, res));
+    answerWatch(req, res);
+  }
+  function answerWatch(req: IncomingMessage, res: ServerResponse): void {
+    if (res.destroyed) return;
     const from = query(req).get('resourceVersion');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
     res.flushHeaders();
@@ -243,6 +256,13 @@ export function createFakeElevations(opts: { namespace?: string; resource?: Fake
     endWatches() {
       for (const w of watchers) w.res.end();
       watchers.clear();
+    },
+    holdWatches() {
+      const waiting: Array<() => void> = (held = []);
+      return () => {
+        if (held === waiting) held = undefined;
+        for (const answer of waiting.splice(0)) answer();
+      };
     },
     compact() {
       events = [];
