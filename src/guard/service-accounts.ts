@@ -18,6 +18,7 @@ import type { Authenticated } from '../authn/authenticator.js';
 import { tokenCacheKey } from '../authn/token-cache.js';
 import { KubegateError } from '../errors/errors.js';
 import { freezeUser } from '../identity/user.js';
+import { timeLimited } from '../upstream/time-limit.js';
 
 export interface TokenReviewResult {
   authenticated: boolean;
@@ -91,18 +92,7 @@ export function clientNodeTokenReview(kubeConfig: KubeConfig): TokenReviewCall {
     const { api, Observable } = await loaded;
     const review = await api.createTokenReview(
       { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } },
-      {
-        middleware: [
-          {
-            pre: (ctx) => {
-              ctx.setSignal(AbortSignal.timeout(timeoutMs));
-              return new Observable(Promise.resolve(ctx));
-            },
-            post: (res) => new Observable(Promise.resolve(res)),
-          },
-        ],
-        middlewareMergeStrategy: 'append',
-      },
+      timeLimited(Observable, timeoutMs),
     );
     const status = review.status ?? {};
     return {

@@ -26,16 +26,13 @@ import {
   ListWatch,
   Observable,
   Watch,
-  type ConfigurationOptions,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
 } from '@kubernetes/client-node';
 import { KubegateError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
+import { timeLimited } from '../upstream/time-limit.js';
 import { createLocalView } from './local-view.js';
 import type { ReplicatedStore, StoredItem, StoreRecordType } from './types.js';
 
@@ -94,15 +91,8 @@ export function createKubeStore<T extends StoredItem>(opts: KubeStoreOptions, ty
   const collectionPath = `/apis/${group}/${type.version}/namespaces/${namespace}/${plural}`;
   const view = createLocalView<T>(log, 'kubernetes', noun, copies);
 
-  /**
-   * Per-call options: a time limit on the request (client-node sets none). The object-parameter API
-   * takes client-node's Observable-style middleware here, not the Promise-style one.
-   */
-  const timeLimit: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => (ctx.setSignal(AbortSignal.timeout(requestTimeoutMs)), new Observable(Promise.resolve(ctx))),
-    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
-  };
-  const limited = (): ConfigurationOptions => ({ middleware: [timeLimit], middlewareMergeStrategy: 'append' });
+  /** Per-call options: a time limit on the request (client-node sets none). */
+  const limited = () => timeLimited(Observable, requestTimeoutMs);
 
   let closed = false;
   let synced = false;

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AuthorizationV1Api, KubeConfig, V1ResourceAttributes } from '@kubernetes/client-node';
 import { KubegateError } from '../errors/errors.js';
 import type { UserInfo } from '../identity/user.js';
+import { timeLimited } from './time-limit.js';
 
 /** What is being asked, as kube-apiserver's authorizer attributes (resource requests only). */
 export interface ReviewAttributes {
@@ -105,18 +106,7 @@ export function clientNodeReview(kubeConfig: KubeConfig): ReviewCall {
     const { api, Observable } = await loaded;
     const review = await api.createSubjectAccessReview(
       { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec } },
-      {
-        middleware: [
-          {
-            pre: (ctx) => {
-              ctx.setSignal(AbortSignal.timeout(timeoutMs));
-              return new Observable(Promise.resolve(ctx));
-            },
-            post: (res) => new Observable(Promise.resolve(res)),
-          },
-        ],
-        middlewareMergeStrategy: 'append',
-      },
+      timeLimited(Observable, timeoutMs),
     );
     const status = review.status;
     if (status === undefined) throw new KubegateError('AUTHORIZATION_UNAVAILABLE', 'SubjectAccessReview answered without a status');
