@@ -21,10 +21,17 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import type { Cluster, Context, User } from '@kubernetes/client-node';
+import type { Cluster, Context, KubeConfig as KubeConfigType, User } from '@kubernetes/client-node';
 import type { Elevation, ElevationList, ElevationPhase, ElevationRequest } from '../elevation/types.js';
+import { importKubeConfig } from '../upstream/kube-config.js';
 import { safe } from './elevation-format.js';
+
+/**
+ * client-node's KubeConfig without its generated API clients, which this client never uses: the commands
+ * import this module once their flags are known good, and it is ready when the import resolves.
+ */
+const KubeConfig = await importKubeConfig();
+type KubeConfig = KubeConfigType;
 
 /** The largest answer body read; anything longer is refused as API_BAD_RESPONSE. */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
