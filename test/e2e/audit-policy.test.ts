@@ -205,26 +205,31 @@ t.test('audit policy, stages and bodies', async (t) => {
     });
     t.equal((await k.send('/api/v1/namespaces/default/configmaps/huge', { method: 'PUT', headers: jsonHeaders, body: huge })).status, 200);
 
-    await eventually('every record', () => (k.kubegate.inflight() === 0 ? true : undefined), 10_000);
-    const final = k.records().filter((e) => e.stage === 'ResponseComplete');
-    const putRecord = final.find((e) => e.verb === 'update' && e.objectRef?.name === 'big');
+    // The sink writes to the file asynchronously: wait for the six final records, not only for the requests to end.
+    const pick = (final: AuditEvent[]) => ({
+      putRecord: final.find((e) => e.verb === 'update' && e.objectRef?.name === 'big'),
+      list: final.find((e) => e.verb === 'list' && e.objectRef?.resource === 'secrets'),
+      patch: final.find((e) => e.verb === 'patch'),
+      review: final.find((e) => e.objectRef?.resource === 'tokenreviews'),
+      tokenRequest: final.find((e) => e.objectRef?.subresource === 'token'),
+      hugeRecord: final.find((e) => e.objectRef?.name === 'huge'),
+    });
+    const { putRecord, list, patch, review, tokenRequest, hugeRecord } = await eventually('the six final records in the file', () => {
+      const found = pick(k.records().filter((e) => e.stage === 'ResponseComplete'));
+      return Object.values(found).every(Boolean) ? found : undefined;
+    }, 10_000);
     const req = putRecord?.requestObject as { data: Record<string, string>; stringData: Record<string, string>; metadata: { annotations: Record<string, string> } } | undefined;
     t.equal(Object.keys(req?.data ?? {}).length, 401, 'the large Secret is on record, every key');
     t.ok(Object.values(req?.data ?? {}).every((v) => v === '[redacted by kubegate]'), 'no value');
     t.same(req?.stringData, { plain: '[redacted by kubegate]' });
     t.equal(req?.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], '[redacted by kubegate]', 'kubectl\'s copy of the data too');
     t.equal(req?.metadata.annotations.team, 'db', 'other annotations kept');
-    const list = final.find((e) => e.verb === 'list' && e.objectRef?.resource === 'secrets');
     t.match(list?.responseObject, { kind: 'SecretList', items: [{ metadata: { name: 'a' }, data: { password: '[redacted by kubegate]' } }] }, 'a SecretList\'s items');
-    const patch = final.find((e) => e.verb === 'patch');
     t.equal(patch?.requestObject, undefined, 'a patch of a Secret is not recorded');
     t.match(patch?.annotations?.['kubegate.io/request-object'], /not recorded: a body of the secrets resource/);
-    const review = final.find((e) => e.objectRef?.resource === 'tokenreviews');
     t.match(review?.requestObject, { spec: { token: '[redacted by kubegate]' } });
     t.match(review?.responseObject, { spec: { token: '[redacted by kubegate]' }, status: { authenticated: true } });
-    const tokenRequest = final.find((e) => e.objectRef?.subresource === 'token');
     t.match(tokenRequest?.responseObject, { status: { token: '[redacted by kubegate]' } });
-    const hugeRecord = final.find((e) => e.objectRef?.name === 'huge');
     t.equal(hugeRecord?.requestObject, undefined);
     t.match(hugeRecord?.annotations?.['kubegate.io/request-object'], /larger than the capture limit/);
     t.match(hugeRecord?.responseObject, { size: Buffer.byteLength(huge) }, 'forwarded in full');
