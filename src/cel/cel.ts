@@ -22,8 +22,9 @@ const require = createRequire(import.meta.url);
 /**
  * The library is loaded when the first expression is compiled: only an AuthenticationConfiguration with
  * expressions needs it (about 17 ms of CPU and 1 MB at start-up otherwise). It is an ES module; Node
- * 20.19+ and 22.12+ load those with require(). Where it lives is checked now, so a missing package
- * still stops start-up; a failure to load it later is thrown, not reported as a bad expression.
+ * 20.19+ and 22.12+ load those with require() (22.12 alone still prints a one-time ExperimentalWarning for
+ * it). Where it lives is checked now, so a missing package still stops start-up; a failure to load it
+ * later is thrown, not reported as a bad expression.
  */
 const CEL_PATH = require.resolve('@marcbachmann/cel-js');
 let library: typeof import('@marcbachmann/cel-js') | undefined;
