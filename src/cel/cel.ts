@@ -15,7 +15,20 @@
  *   a literal pattern only, without backreferences, lookaround, or a quantified group that holds another
  *   quantifier or an alternation (`(a+)+`, `(a|a)*`): the patterns that backtrack exponentially.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import { createRequire } from 'node:module';
+import type { Environment } from '@marcbachmann/cel-js';
+
+const require = createRequire(import.meta.url);
+/**
+ * The library is loaded when the first expression is compiled: only an AuthenticationConfiguration with
+ * expressions needs it (about 17 ms of CPU and 1 MB at start-up otherwise). It is an ES module; Node
+ * 20.19+ and 22.12+ load those with require() (22.12 alone still prints a one-time ExperimentalWarning for
+ * it). Where it lives is checked now, so a missing package still stops start-up; a failure to load it
+ * later is thrown, not reported as a bad expression.
+ */
+const CEL_PATH = require.resolve('@marcbachmann/cel-js');
+let library: typeof import('@marcbachmann/cel-js') | undefined;
+const celLibrary = () => (library ??= require(CEL_PATH) as typeof import('@marcbachmann/cel-js'));
 
 export const CEL_LIMITS = Object.freeze({ maxAstNodes: 500, maxDepth: 32 });
 
@@ -36,7 +49,7 @@ const environments = new Map<CelVariable, Environment>();
 function environment(variable: CelVariable): Environment {
   let env = environments.get(variable);
   if (env === undefined) {
-    env = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: false, limits: { ...CEL_LIMITS } }).registerVariable(variable, 'map');
+    env = new (celLibrary().Environment)({ enableOptionalTypes: true, homogeneousAggregateLiterals: false, limits: { ...CEL_LIMITS } }).registerVariable(variable, 'map');
     environments.set(variable, env);
   }
   return env;
@@ -44,12 +57,13 @@ function environment(variable: CelVariable): Environment {
 
 const MACROS = new Set(['map', 'filter', 'all', 'exists', 'exists_one']);
 
-/** Compile `source` with the one variable `variable`; never throws. */
+/** Compile `source` with the one variable `variable`; a bad expression is a result, not a throw. */
 export function compileCel(source: string, variable: CelVariable): CompileResult {
   if (typeof source !== 'string' || source.trim() === '') return { ok: false, error: 'must be a non-empty CEL expression' };
+  const env = environment(variable);
   let parsed: ReturnType<Environment['parse']>;
   try {
-    parsed = environment(variable).parse(source);
+    parsed = env.parse(source);
   } catch (err) {
     return { ok: false, error: `compilation failed: ${firstLine(err)}` };
   }

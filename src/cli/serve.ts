@@ -5,7 +5,7 @@
  * SIGTERM/SIGINT shut down gracefully (see RunningKubegate.shutdown); a second signal exits at once.
  */
 import cluster from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry } from '../metrics/prom.js';
 import { loadConfig } from '../config/load.js';
 import { configError } from '../config/validate.js';
 import { checkCaFiles } from './file-checks.js';

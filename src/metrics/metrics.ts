@@ -5,7 +5,7 @@
  *
  * Names follow Prometheus conventions: `kubegate_…_total` counters, `_seconds` histograms, base units.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom.js';
 import { VERSION } from '../version/version.js';
 
 export interface Metrics {

@@ -8,8 +8,9 @@
  * the client's further bytes are never read, and the upstream connection is never reused.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy';
+import type httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
 import { writeStatus } from '../errors/raw-response.js';
 import type { UpgradeProtocol } from '../impersonation/headers.js';
@@ -66,11 +67,30 @@ export function classifyUpgrade(req: IncomingMessage): UpgradeProtocol {
   throw new KubegateError('UPGRADE_UNSUPPORTED', `refused upgrade ${JSON.stringify(upgrade)} on ${req.method}`, { details: { upgrade: upgrade.slice(0, 40) } });
 }
 
+const require = createRequire(import.meta.url);
+
+/**
+ * http-proxy is loaded on the first upgrade, not at start-up (about 3 MB that most kubegates never use).
+ * Where it lives is checked at once, so a missing package still stops start-up.
+ */
+function lazyProxyServer(): { get(): httpProxy; loaded(): httpProxy | undefined } {
+  const path = require.resolve('http-proxy');
+  let proxy: httpProxy | undefined;
+  return {
+    get() {
+      if (proxy) return proxy;
+      const created = (require(path) as typeof httpProxy).createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: true });
+      // http-proxy's first WebSocket pass destroys anything but GET + websocket, which would drop kubectl's
+      // SPDY exec and port-forward (POST + SPDY/3.1). classifyUpgrade does that check instead.
+      withoutPass(created, 'wsPasses', 'checkMethodAndHeader');
+      return (proxy = created);
+    },
+    loaded: () => proxy,
+  };
+}
+
 export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
-  const proxy = httpProxy.createProxyServer({ secure: true, changeOrigin: true, xfwd: false, ws: true });
-  // http-proxy's first WebSocket pass destroys anything but GET + websocket, which would drop kubectl's
-  // SPDY exec and port-forward (POST + SPDY/3.1). classifyUpgrade does that check instead.
-  withoutPass(proxy, 'wsPasses', 'checkMethodAndHeader');
+  const proxyServer = lazyProxyServer();
   const open = new Set<Duplex>();
 
   return {
@@ -108,6 +128,13 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
           scope.endedBy('shutdown');
           socket.destroy();
         });
+        let proxy: httpProxy;
+        try {
+          proxy = proxyServer.get();
+        } catch (err) {
+          // (the socket's close, after this answer, resolves the outcome)
+          return fail(new KubegateError('INTERNAL', `http-proxy could not be loaded: ${(err as Error).message}`, { cause: err }));
+        }
         // Limits run from the start: an API server that never answers the upgrade is cut off too.
         if (limits.maxMs > 0) {
           timers.push(
@@ -191,7 +218,7 @@ export function createUpgradeForwarder(upstream: Upstream): UpgradeForwarder {
     },
     close() {
       for (const socket of open) socket.destroy();
-      proxy.close();
+      proxyServer.loaded()?.close();
     },
   };
 }

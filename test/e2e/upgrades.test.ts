@@ -9,6 +9,7 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RecordedRequest } from '../support/fake-apiserver.js';
@@ -70,6 +71,9 @@ t.test('protocol upgrades through kubegate', async (t) => {
   const wss = webSocketEndpoint([...CHANNEL_PROTOCOLS, 'portforward.k8s.io']);
   t.teardown(() => wss.close());
   const fakeUpgrades = () => h.fake.requests.filter((q) => q.all('upgrade').length > 0);
+  // http-proxy is loaded on the first upgrade (src/proxy/upgrade.ts), not at start-up.
+  const httpProxyLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((file) => file.includes('/node_modules/http-proxy/'));
+  t.notOk(httpProxyLoaded(), 'a started kubegate has not loaded http-proxy');
 
   t.test('kubectl exec over WebSocket: stdout, stderr and the exit code cross kubegate', async (t) => {
     let protocol = '';
@@ -337,6 +341,10 @@ t.test('protocol upgrades through kubegate', async (t) => {
     t.match(stripped?.annotations?.['kubegate.io/stripped-impersonation-headers'], /impersonate-user/, 'stripped headers on an upgrade are audited');
     const all = records.map((r) => JSON.stringify(r)).join('\n');
     t.notOk(all.includes(alice) || all.includes(SA_TOKEN), 'no token in the audit records');
+  });
+
+  t.test('the upgrades loaded http-proxy', async (t) => {
+    t.ok(httpProxyLoaded());
   });
 });
 
