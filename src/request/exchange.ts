@@ -10,7 +10,9 @@
  *
  * Stages never hook socket events to decide the outcome themselves: they read `clientGone` after each
  * `await` (and stop: nothing is forwarded or answered for a client that has gone), listen to `signal`
- * to release what they opened, and report `endedBy()` when they end a response themselves.
+ * to release what they opened, and report `endedBy()` when they end a response themselves. `signal` is
+ * the request's one abort signal: a stage that ends the request's upstream work for its own reasons (a
+ * limit, a shutdown) aborts it with `releaseUpstream()` rather than opening a second one.
  *
  * Audit stages (with {@link AuditHooks}): that one final record is the ResponseComplete (or Panic) record.
  * Before it, and only before it, come RequestReceived (written once the person is known, `received()`,
@@ -40,8 +42,13 @@ export type BodyKind = 'request' | 'response';
 
 export interface Exchange {
   readonly ctx: RequestContext;
-  /** Aborted when the client goes away before the response is complete: release upstream work. */
+  /**
+   * Aborted when the upstream work must be released: the client went away before the response was
+   * complete, or a stage called {@link releaseUpstream}. `clientGone` tells the two apart.
+   */
   readonly signal: AbortSignal;
+  /** A stage ends the upstream work itself (a limit, a shutdown, a response closed before the answer was relayed): abort `signal`. */
+  releaseUpstream(): void;
   /** True once the client has gone before the response was complete. */
   readonly clientGone: boolean;
   /** The request was handed to the API server in full, or the API server answered. */
@@ -129,6 +136,7 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
   const ex: Exchange = {
     ctx,
     signal: controller.signal,
+    releaseUpstream: () => controller.abort(),
     get clientGone() {
       return clientGone;
     },
