@@ -21,6 +21,7 @@
  * carries its audit ID; the policy decides which are kept.
  */
 import type { Duplex } from 'node:stream';
+import { Release, type ReleaseSignal } from '../net/release.js';
 import { clientLeftEarly, type ClientResponse } from '../net/wire.js';
 import type { AuditDecision, CapturedBody } from './audit-types.js';
 import type { RequestContext, Outcome, OutcomeKind } from './context.js';
@@ -44,9 +45,10 @@ export interface Exchange {
   readonly ctx: RequestContext;
   /**
    * Aborted when the upstream work must be released: the client went away before the response was
-   * complete, or a stage called {@link releaseUpstream}. `clientGone` tells the two apart.
+   * complete, or a stage called {@link releaseUpstream}. `clientGone` tells the two apart. A cheap
+   * {@link Release}, not an AbortSignal (net/release.ts says why).
    */
-  readonly signal: AbortSignal;
+  readonly signal: ReleaseSignal;
   /** A stage ends the upstream work itself (a limit, a shutdown, a response closed before the answer was relayed): abort `signal`. */
   releaseUpstream(): void;
   /** True once the client has gone before the response was complete. */
@@ -96,7 +98,7 @@ interface Core {
 }
 
 function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => void, hooks: AuditHooks | undefined): Core {
-  const controller = new AbortController();
+  const release = new Release();
   let clientGone = false;
   let forwarded = false;
   let ended: OutcomeKind | undefined;
@@ -135,8 +137,8 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
 
   const ex: Exchange = {
     ctx,
-    signal: controller.signal,
-    releaseUpstream: () => controller.abort(),
+    signal: release,
+    releaseUpstream: () => release.abort(),
     get clientGone() {
       return clientGone;
     },
@@ -179,7 +181,7 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
       if (clientGone || closed || ended !== undefined) return;
       clientGone = true;
       onClientGone();
-      controller.abort();
+      release.abort();
     },
     connectionDone(status, gone) {
       if (closed) return;
