@@ -95,7 +95,8 @@ export function createHandlers(deps: PipelineDeps): Handlers {
   let draining = false;
   const record = (ctx: RequestContext, outcome: Outcome) => {
     const event = auditEvent(ctx, outcome);
-    deps.audit.write(event);
+    // The exchange's decision was made from the attributes this record carries (audit/event.ts contextAttributes).
+    deps.audit.write(event, outcome.audit);
     deps.metrics.requests.inc({ verb: event.verb, resource: ctx.info.resource ?? '', code: String(event.responseStatus.code), outcome: outcome.kind });
     if (ctx.errorCode?.startsWith('AUTHN_')) deps.metrics.authenticationFailures.inc({ reason: ctx.errorCode });
   };
