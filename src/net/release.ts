@@ -13,7 +13,7 @@
  */
 
 /** A function, or an object with `handleEvent` (as `EventTarget` accepts). */
-export type ReleaseListener = (() => void) | { handleEvent(): void };
+export type ReleaseListener = ((this: unknown) => void) | { handleEvent(): void };
 
 export interface ReleaseSignal {
   readonly aborted: boolean;
@@ -54,14 +54,15 @@ export class Release implements ReleaseSignal {
     const ls = this.listeners;
     this.listeners = undefined;
     if (ls === undefined) return;
-    if (Array.isArray(ls)) for (const l of ls) call(l);
-    else call(ls);
+    if (Array.isArray(ls)) for (const l of ls) call(this, l);
+    else call(this, ls);
   }
 }
 
-function call(listener: ReleaseListener): void {
+/** As an EventTarget calls a listener: a function with the signal as `this`, an object's `handleEvent` on the object. */
+function call(signal: Release, listener: ReleaseListener): void {
   try {
-    if (typeof listener === 'function') listener();
+    if (typeof listener === 'function') listener.call(signal);
     else listener.handleEvent();
   } catch (err) {
     process.nextTick(() => {

@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import { Release, type ReleaseListener, type ReleaseSignal } from '../../src/net/release.js';
 
 type Op = { op: 'add'; id: number; object: boolean } | { op: 'remove'; id: number; object: boolean } | { op: 'abort' };
@@ -63,4 +64,30 @@ t.test('an AbortSignal is a ReleaseSignal, and a Release aborts once', async (t)
   t.equal(calls, 1, 'a second abort calls nobody');
   t.equal(release.reason, reason, 'and keeps the first reason');
   t.equal((reason as DOMException).name, 'AbortError');
+});
+
+t.test('listeners run as an EventTarget runs them: `this`, and a throwing one', async (t) => {
+  const release = new Release();
+  let self: unknown;
+  release.addEventListener('abort', function (this: unknown) {
+    self = this;
+  });
+  release.abort();
+  t.equal(self, release, 'a function listener runs with the signal as this');
+
+  // A throwing listener: the others still run, and its error is an uncaught exception on the next tick
+  // (as with an AbortSignal). Run apart, where an uncaught exception may end the process.
+  const script = `
+    import { Release } from ${JSON.stringify(new URL('../../src/net/release.ts', import.meta.url).href)};
+    const r = new Release();
+    const ran = [];
+    r.addEventListener('abort', () => { ran.push('first'); throw new Error('listener failed'); });
+    r.addEventListener('abort', () => ran.push('second'));
+    process.on('uncaughtException', (err) => { console.log(JSON.stringify({ ran, error: err.message, aborted: r.aborted })); });
+    r.abort();
+    ran.push('after abort');
+  `;
+  const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname });
+  t.equal(out.status, 0, out.stderr);
+  t.strictSame(JSON.parse(out.stdout.trim()), { ran: ['first', 'second', 'after abort'], error: 'listener failed', aborted: true });
 });
