@@ -205,8 +205,16 @@ t.test('audit policy, stages and bodies', async (t) => {
     });
     t.equal((await k.send('/api/v1/namespaces/default/configmaps/huge', { method: 'PUT', headers: jsonHeaders, body: huge })).status, 200);
 
-    await eventually('every record', () => (k.kubegate.inflight() === 0 ? true : undefined), 10_000);
-    const final = k.records().filter((e) => e.stage === 'ResponseComplete');
+    // Written to the trail is not yet in the file (the sink writes asynchronously): wait for the last
+    // request's record in the file (records reach it in order, so every earlier one is there too).
+    const final = await eventually(
+      'every record in the file',
+      () => {
+        const all = k.records().filter((e) => e.stage === 'ResponseComplete');
+        return k.kubegate.inflight() === 0 && all.some((e) => e.objectRef?.name === 'huge') ? all : undefined;
+      },
+      10_000,
+    );
     const putRecord = final.find((e) => e.verb === 'update' && e.objectRef?.name === 'big');
     const req = putRecord?.requestObject as { data: Record<string, string>; stringData: Record<string, string>; metadata: { annotations: Record<string, string> } } | undefined;
     t.equal(Object.keys(req?.data ?? {}).length, 401, 'the large Secret is on record, every key');
