@@ -178,6 +178,7 @@ await scenario('1', async () => {
   if (cpu['kubegate h1']) target('1', 'kubegate CPU per request, h1 clients (median)', median(cpu['kubegate h1']), 'µs', false, 80);
   // CPU per request of every other proxy (its own processes, not the upstream's): informational.
   for (const name of names) if (name !== 'kubegate h1' && cpu[name]) record({ scenario: '1', metric: `CPU per request ${name} clients (median)`, value: median(cpu[name]), unit: 'µs' });
+  for (const name of names) if (cpu[name]) console.log(`    (CPU per request ${name}, round by round: ${cpu[name].map((x) => x.toFixed(0)).join(', ')} µs)`);
 });
 
 await scenario('2', async () => {
