@@ -22,6 +22,10 @@
  *                                              e.g. "--upstream-protocol http2" (split on spaces)
  *   BENCH_KUBEGATE_ALT_ARGS                    scenario 1: a second kubegate with these flags instead of
  *                                              BENCH_KUBEGATE_ARGS, as targets "kubegate-alt", in the same run
+ *   BENCH_KUBEGATE_ALT_DIST                    scenario 1: a directory holding another compiled build (its
+ *                                              dist/cli/main.js, e.g. an older commit's) run as "kubegate-alt",
+ *                                              so two builds compare in the same run (flags: BENCH_KUBEGATE_ALT_ARGS
+ *                                              if set, else BENCH_KUBEGATE_ARGS)
  *   BENCH_KUBEGATE (dist)                      dist: build and run dist/cli/main.js; tsx: run src/ through tsx
  *   BENCH_CPU_PROF                             a directory: run kubegate with --cpu-prof there
  *   BENCH_WRITE                                1: also write docs/benchmarks.json and the results table in
@@ -52,6 +56,7 @@ const MAIN_WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const FLOORS = (process.env.BENCH_FLOOR ?? 'https,undici,h2').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
 const EXTRA_ARGS = (process.env.BENCH_KUBEGATE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const ALT_ARGS = process.env.BENCH_KUBEGATE_ALT_ARGS?.split(/\s+/).filter(Boolean);
+const ALT_DIST = process.env.BENCH_KUBEGATE_ALT_DIST;
 const ROOT = new URL('..', import.meta.url).pathname;
 const SMALL = '/api/v1/namespaces/default/configmaps/small';
 const WATCH = '/api/v1/namespaces/default/pods?watch=1';
@@ -138,9 +143,11 @@ await scenario('1', async () => {
   }
   all['kubegate h1'] = { url: kubegate.url, h2: false, token, pid: kubegate.pid };
   if (H2LOAD && kubegate.h2) all['kubegate h2'] = { url: kubegate.url, h2: true, token, pid: kubegate.pid };
-  const alt = ALT_ARGS ? await startKubegate({ workers: MAIN_WORKERS, args: ALT_ARGS }) : undefined;
+  const altBuild: Build | undefined = ALT_DIST ? { dist: true, label: `compiled ${ALT_DIST}`, command: [join(ALT_DIST, 'dist/cli/main.js')] } : undefined;
+  const alt = ALT_ARGS || altBuild ? await startKubegate({ workers: MAIN_WORKERS, args: ALT_ARGS ?? EXTRA_ARGS, ...(altBuild && { build: altBuild }) }) : undefined;
   if (alt) {
-    console.log(`  (kubegate-alt: ${ALT_ARGS!.join(' ') || 'no extra flags'}, instead of ${EXTRA_ARGS.join(' ') || 'no extra flags'})`);
+    if (altBuild) console.log(`  (kubegate-alt: ${altBuild.label}, flags ${(ALT_ARGS ?? EXTRA_ARGS).join(' ') || 'none extra'})`);
+    else console.log(`  (kubegate-alt: ${ALT_ARGS!.join(' ') || 'no extra flags'}, instead of ${EXTRA_ARGS.join(' ') || 'no extra flags'})`);
     all['kubegate-alt h1'] = { url: alt.url, h2: false, token, pid: alt.pid };
     if (H2LOAD && alt.h2) all['kubegate-alt h2'] = { url: alt.url, h2: true, token, pid: alt.pid };
   }
@@ -171,6 +178,7 @@ await scenario('1', async () => {
   if (cpu['kubegate h1']) target('1', 'kubegate CPU per request, h1 clients (median)', median(cpu['kubegate h1']), 'µs', false, 80);
   // CPU per request of every other proxy (its own processes, not the upstream's): informational.
   for (const name of names) if (name !== 'kubegate h1' && cpu[name]) record({ scenario: '1', metric: `CPU per request ${name} clients (median)`, value: median(cpu[name]), unit: 'µs' });
+  for (const name of names) if (cpu[name]) console.log(`    (CPU per request ${name}, round by round: ${cpu[name].map((x) => x.toFixed(0)).join(', ')} µs)`);
 });
 
 await scenario('2', async () => {

@@ -55,16 +55,19 @@ export interface AuditEvent {
 /** Any record a sink writes: a RequestReceived record has no responseStatus yet. */
 export type AuditRecord = Omit<AuditEvent, 'responseStatus'> & { responseStatus?: AuditEvent['responseStatus'] };
 
+// Built once per request on every path: object spreads are avoided here (a spread into a literal with
+// more properties cost about 1.2 µs each on Node 20, bench/micro-audit.ts), and so are repeated
+// Date formatting (isoTime) and copies of a cached identity (auditUser).
+
 export function auditEvent(ctx: RequestContext, outcome: Outcome, now: Date = new Date()): AuditEvent {
   const code = outcome.statusSent ?? (outcome.kind === 'client-gone' ? CLIENT_CLOSED_REQUEST : 500);
   // An internal failure (a bug, not a refusal) is kube-apiserver's Panic stage.
-  const event: AuditEvent = { ...baseEvent(ctx, ctx.errorCode === 'INTERNAL' ? 'Panic' : 'ResponseComplete', outcome.audit, now), responseStatus: { metadata: {}, code } };
+  const event = baseEvent(ctx, ctx.errorCode === 'INTERNAL' ? 'Panic' : 'ResponseComplete', outcome.audit, now) as AuditEvent;
+  event.responseStatus = { metadata: {}, code };
   if (ctx.impersonated) event.impersonatedUser = auditUser(ctx.impersonated);
-  const annotations: Record<string, string> = {
-    ...outcome.annotations,
-    'kubegate.io/outcome': outcome.kind,
-    'kubegate.io/forwarded': String(outcome.forwarded),
-  };
+  const annotations = copyAnnotations(outcome.annotations);
+  annotations['kubegate.io/outcome'] = outcome.kind;
+  annotations['kubegate.io/forwarded'] = outcome.forwarded ? 'true' : 'false';
   if (ctx.errorCode) annotations['kubegate.io/error'] = ctx.errorCode;
   if (ctx.errorCode || code >= 400) event.responseStatus.status = 'Failure';
   if (outcome.statusSent === undefined) {
@@ -98,8 +101,33 @@ export function stageEvent(ctx: RequestContext, stage: 'RequestReceived' | 'Resp
     if (ctx.impersonated) event.impersonatedUser = auditUser(ctx.impersonated);
     event.responseStatus = { metadata: {}, code: detail.code ?? 200 };
   }
-  if (detail.annotations && Object.keys(detail.annotations).length > 0) event.annotations = { ...detail.annotations };
+  if (detail.annotations && Object.keys(detail.annotations).length > 0) event.annotations = copyAnnotations(detail.annotations);
   return event;
+}
+
+/** A copy of a request's annotations (own string properties, in order), without an object spread. */
+function copyAnnotations(from: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(from)) out[key] = from[key]!;
+  return out;
+}
+
+let isoSecond = NaN;
+let isoPrefix = '';
+/**
+ * `date.toISOString()`, formatted once per second: `YYYY-MM-DDTHH:mm:ss.` is kept and only the
+ * milliseconds are appended (two timestamps per record; toISOString costs about 0.4 µs on Node 20).
+ */
+export function isoTime(date: Date): string {
+  const ms = date.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    const full = date.toISOString(); // throws for an invalid date, as before
+    isoPrefix = full.slice(0, full.length - 4);
+    isoSecond = second;
+  }
+  const frac = ms - second * 1000;
+  return isoPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac + 'Z';
 }
 
 function baseEvent(ctx: RequestContext, stage: Stage, decision: AuditDecision | undefined, now: Date): AuditRecord {
@@ -114,8 +142,8 @@ function baseEvent(ctx: RequestContext, stage: Stage, decision: AuditDecision | 
     verb: info.verb,
     user: ctx.user ? auditUser(ctx.user) : {},
     sourceIPs: [ctx.clientAddress],
-    requestReceivedTimestamp: ctx.receivedAt.toISOString(),
-    stageTimestamp: now.toISOString(),
+    requestReceivedTimestamp: isoTime(ctx.receivedAt),
+    stageTimestamp: isoTime(now),
   };
   if (ctx.userAgent) event.userAgent = ctx.userAgent;
   if (info.isResourceRequest) {
@@ -181,10 +209,33 @@ export function contextAttributes(ctx: RequestContext): PolicyAttributes {
   };
 }
 
+/** AuditUsers of frozen identities (a cached token's), made once each: they are frozen too, so records can share them. */
+const frozenAuditUsers = new WeakMap<UserInfo, AuditUser>();
+
 function auditUser(u: UserInfo): AuditUser {
+  let out = frozenAuditUsers.get(u);
+  if (out !== undefined) return out;
+  out = copyUser(u);
+  // Only an identity frozen through and through (identity/user.ts freezeUser) can never change under its copy.
+  if (Object.isFrozen(u) && Object.isFrozen(u.groups) && Object.isFrozen(u.extra) && Object.values(u.extra).every(Object.isFrozen)) {
+    frozenAuditUsers.set(u, deepFreeze(out));
+  }
+  return out;
+}
+
+function copyUser(u: UserInfo): AuditUser {
   const out: AuditUser = { username: u.username };
   if (u.uid !== undefined) out.uid = u.uid;
   if (u.groups.length > 0) out.groups = [...u.groups];
   if (Object.keys(u.extra).length > 0) out.extra = Object.fromEntries(Object.entries(u.extra).map(([k, v]) => [k, [...v]]));
   return out;
+}
+
+function deepFreeze(u: AuditUser): AuditUser {
+  if (u.groups) Object.freeze(u.groups);
+  if (u.extra) {
+    for (const v of Object.values(u.extra)) Object.freeze(v);
+    Object.freeze(u.extra);
+  }
+  return Object.freeze(u);
 }

@@ -25,8 +25,12 @@ import { createWebhookBackend, loadWebhookTarget } from './webhook.js';
 import { relayWorkerAudit, workerAuditOutput, workersDisconnected } from './cluster.js';
 
 export interface AuditTrail {
-  /** Judge a record by the policy and write it (or not). */
-  write(record: AuditRecord): void;
+  /**
+   * Judge a record by the policy and write it (or not). `decision`: the policy's decision for this very
+   * record when the caller has it already (a request's final record: its exchange decided from the same
+   * attributes, hooks.decide), so it is not judged twice.
+   */
+  write(record: AuditRecord, decision?: AuditDecision): void;
   readonly hooks: AuditHooks;
   /** @throws KubegateError AUDIT_FAILING when fail-closed and records are being lost. */
   admit(): void;
@@ -56,7 +60,7 @@ export function createAuditTrail(o: TrailOptions): AuditTrail {
     o.output.write(JSON.stringify(record));
     o.metrics?.auditRecords.inc({ result: 'written' });
   };
-  const write = (record: AuditRecord) => emit(record, decide(o.policy, policyAttributes(record)));
+  const write = (record: AuditRecord, decision?: AuditDecision) => emit(record, decision ?? decide(o.policy, policyAttributes(record)));
   // A request's stage records are judged by the attributes read from its context (the same ones the
   // record would carry), so a stage the policy omits (RequestReceived by default) is never built.
   const judge = (ctx: RequestContext) => decide(o.policy, contextAttributes(ctx));

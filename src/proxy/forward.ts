@@ -5,8 +5,12 @@
  * applies backpressure to slow clients, and the upstream client passes it on to the API server). The
  * caller has already computed the sanitised headers.
  *
- * Everything a request opens is released in one place, the response's `close`: the max-duration timer,
- * the abort listener and, when the response did not run to its end, the upstream request.
+ * Everything a request opens is released in one place, the response's `close`: the max-duration timer
+ * and, when the response did not run to its end, the upstream request.
+ *
+ * The upstream request listens to the exchange's own signal (no second AbortController per request):
+ * the exchange aborts it when the client goes, the forwarder through `scope.releaseUpstream()` when a
+ * limit or a shutdown ends the request, or when the response closed before the answer was relayed whole.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -20,7 +24,7 @@ import type { Limits } from './limits.js';
 import type { UpstreamClient } from './upstream-client.js';
 
 /** What forwarding needs of the request's lifecycle owner. */
-export type ForwardScope = Pick<Exchange, 'signal' | 'endedBy' | 'markForwarded' | 'ctx' | 'onStop' | 'responseStarted' | 'captureLimit' | 'captured'>;
+export type ForwardScope = Pick<Exchange, 'signal' | 'releaseUpstream' | 'endedBy' | 'markForwarded' | 'ctx' | 'onStop' | 'responseStarted' | 'captureLimit' | 'captured'>;
 
 export interface Forwarder {
   /**
@@ -43,27 +47,24 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
   const { metrics, draining } = opts;
   return {
     forward(req, res, headers, limits, scope) {
+      // Aborted when the client leaves (the exchange), or when kubegate ends the request (a limit, a shutdown).
+      const signal = scope.signal;
       // A client that has gone gets nothing opened on its behalf.
-      if (scope.signal.aborted) return Promise.resolve();
+      if (signal.aborted) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        // Aborted when the client leaves, or when kubegate ends the request (a limit, a shutdown).
-        const upstreamRequest = new AbortController();
-        const release = () => upstreamRequest.abort();
         let body: Readable | undefined;
         let relayed = false;
-        scope.signal.addEventListener('abort', release, { once: true });
         let maxTimer: NodeJS.Timeout | undefined;
         if (limits.maxMs > 0) {
           maxTimer = setTimeout(() => {
             scope.endedBy('timed-out');
-            release();
+            scope.releaseUpstream();
             resetResponse(res);
           }, limits.maxMs);
         }
         res.once('close', () => {
           clearTimeout(maxTimer);
-          scope.signal.removeEventListener('abort', release);
-          if (!relayed) release();
+          if (!relayed) scope.releaseUpstream();
           resolve();
         });
         if (limits.longRunning) {
@@ -73,7 +74,7 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
             if (res.writableEnded || isGone(res)) return;
             scope.endedBy('shutdown');
             body?.unpipe(asWritable(res));
-            release();
+            scope.releaseUpstream();
             if (res.headersSent) res.end();
             else resetResponse(res);
           });
@@ -84,14 +85,14 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
         // Request/RequestResponse: a copy of the body as it streams upstream (listens alongside; backpressure untouched).
         if (requestLimit > 0) scope.captured('request', tapBody(requestBody!, requestLimit, headers as Record<string, string | undefined>).result);
         client
-          .request({ method: req.method ?? 'GET', path: upstreamPath(upstream, req), headers, body: requestBody, signal: upstreamRequest.signal, idleMs: limits.idleMs, onSent: scope.markForwarded })
+          .request({ method: req.method ?? 'GET', path: upstreamPath(upstream, req), headers, body: requestBody, signal, idleMs: limits.idleMs, onSent: scope.markForwarded })
           .then(
             (answer) => {
               // Forwarded: the API server answered.
               scope.markForwarded();
               metrics?.upstreamDuration.observe({ verb: scope.ctx.info.verb }, Number(process.hrtime.bigint() - started) / 1e9);
               body = answer.body;
-              if (upstreamRequest.signal.aborted || isGone(res)) return void answer.body.destroy();
+              if (signal.aborted || isGone(res)) return void answer.body.destroy();
               // Codes Node can write; its standard reason phrase, never the API server's.
               const status = answer.status >= 100 && answer.status <= 999 ? answer.status : 502;
               // RequestResponse: a copy of the answer as it passes (never a watch or a log stream).
@@ -108,7 +109,7 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
               answer.body.on('error', (err: NodeJS.ErrnoException) => void (failure ??= err.code));
               answer.body.once('end', () => (relayed = true));
               answer.body.once('close', () => {
-                if (relayed || upstreamRequest.signal.aborted) return; // whole, or released on purpose (client gone, limit, shutdown)
+                if (relayed || signal.aborted) return; // whole, or released on purpose (client gone, limit, shutdown)
                 scope.endedBy(failure === 'UPSTREAM_TIMEOUT' ? 'timed-out' : 'upstream-failed');
                 resetResponse(res);
               });
@@ -117,7 +118,7 @@ export function createForwarder(upstream: Pick<Upstream, 'pathPrefix'>, client: 
             (err: unknown) => {
               clearTimeout(maxTimer);
               // The client left, or kubegate ended the request itself: the response is already closed.
-              if (upstreamRequest.signal.aborted) return resolve();
+              if (signal.aborted) return resolve();
               reject(err);
             },
           );

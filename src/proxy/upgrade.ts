@@ -14,6 +14,7 @@ import type httpProxy from 'http-proxy';
 import { KubegateError } from '../errors/errors.js';
 import { writeStatus } from '../errors/raw-response.js';
 import type { UpgradeProtocol } from '../impersonation/headers.js';
+import type { ReleaseSignal } from '../net/release.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Limits } from './limits.js';
 import { upstreamPath } from './forward.js';
@@ -30,7 +31,7 @@ export interface UpgradeOutcome {
 
 /** What an upgrade needs of the request's lifecycle owner. */
 export interface UpgradeScope {
-  readonly signal: AbortSignal;
+  readonly signal: ReleaseSignal;
   /** The request was handed to the API server's connection in full (or it answered). */
   markForwarded(): void;
   endedBy(kind: 'upstream-failed' | 'timed-out' | 'shutdown'): void;

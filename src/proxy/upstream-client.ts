@@ -20,6 +20,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { ReleaseSignal } from '../net/release.js';
 
 export interface UpstreamRequest {
   method: string;
@@ -34,8 +35,8 @@ export interface UpstreamRequest {
   headers: OutgoingHttpHeaders;
   /** The request body, piped with backpressure; null when the request has none. */
   body: Readable | null;
-  /** Aborted when the client has gone (or a limit ended the request): release the upstream request. */
-  signal: AbortSignal;
+  /** Aborted when the client has gone (or a limit ended the request): release the upstream request. An AbortSignal fits. */
+  signal: ReleaseSignal;
   /** Milliseconds without a byte from the API server before the request fails (0: no limit). */
   idleMs: number;
   /** Called once the request, body included, was handed to the API server's connection. */

@@ -10,7 +10,9 @@
  *
  * Stages never hook socket events to decide the outcome themselves: they read `clientGone` after each
  * `await` (and stop: nothing is forwarded or answered for a client that has gone), listen to `signal`
- * to release what they opened, and report `endedBy()` when they end a response themselves.
+ * to release what they opened, and report `endedBy()` when they end a response themselves. `signal` is
+ * the request's one abort signal: a stage that ends the request's upstream work for its own reasons (a
+ * limit, a shutdown) aborts it with `releaseUpstream()` rather than opening a second one.
  *
  * Audit stages (with {@link AuditHooks}): that one final record is the ResponseComplete (or Panic) record.
  * Before it, and only before it, come RequestReceived (written once the person is known, `received()`,
@@ -19,6 +21,7 @@
  * carries its audit ID; the policy decides which are kept.
  */
 import type { Duplex } from 'node:stream';
+import { Release, type ReleaseSignal } from '../net/release.js';
 import { clientLeftEarly, type ClientResponse } from '../net/wire.js';
 import type { AuditDecision, CapturedBody } from './audit-types.js';
 import type { RequestContext, Outcome, OutcomeKind } from './context.js';
@@ -40,8 +43,14 @@ export type BodyKind = 'request' | 'response';
 
 export interface Exchange {
   readonly ctx: RequestContext;
-  /** Aborted when the client goes away before the response is complete: release upstream work. */
-  readonly signal: AbortSignal;
+  /**
+   * Aborted when the upstream work must be released: the client went away before the response was
+   * complete, or a stage called {@link releaseUpstream}. `clientGone` tells the two apart. A cheap
+   * {@link Release}, not an AbortSignal (net/release.ts says why).
+   */
+  readonly signal: ReleaseSignal;
+  /** A stage ends the upstream work itself (a limit, a shutdown, a response closed before the answer was relayed): abort `signal`. */
+  releaseUpstream(): void;
   /** True once the client has gone before the response was complete. */
   readonly clientGone: boolean;
   /** The request was handed to the API server in full, or the API server answered. */
@@ -89,7 +98,7 @@ interface Core {
 }
 
 function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => void, hooks: AuditHooks | undefined): Core {
-  const controller = new AbortController();
+  const release = new Release();
   let clientGone = false;
   let forwarded = false;
   let ended: OutcomeKind | undefined;
@@ -128,7 +137,8 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
 
   const ex: Exchange = {
     ctx,
-    signal: controller.signal,
+    signal: release,
+    releaseUpstream: () => release.abort(),
     get clientGone() {
       return clientGone;
     },
@@ -171,7 +181,7 @@ function openCore(ctx: RequestContext, onRecord: OnRecord, onClientGone: () => v
       if (clientGone || closed || ended !== undefined) return;
       clientGone = true;
       onClientGone();
-      controller.abort();
+      release.abort();
     },
     connectionDone(status, gone) {
       if (closed) return;

@@ -95,7 +95,8 @@ export function createHandlers(deps: PipelineDeps): Handlers {
   let draining = false;
   const record = (ctx: RequestContext, outcome: Outcome) => {
     const event = auditEvent(ctx, outcome);
-    deps.audit.write(event);
+    // The exchange's decision was made from the attributes this record carries (audit/event.ts contextAttributes).
+    deps.audit.write(event, outcome.audit);
     deps.metrics.requests.inc({ verb: event.verb, resource: ctx.info.resource ?? '', code: String(event.responseStatus.code), outcome: outcome.kind });
     if (ctx.errorCode?.startsWith('AUTHN_')) deps.metrics.authenticationFailures.inc({ reason: ctx.errorCode });
   };
@@ -343,9 +344,14 @@ function refused(deps: PipelineDeps, ex: Exchange, req: ClientRequest | undefine
 /** Every X-Forwarded-For value, in order (only believed from a trusted proxy). */
 function forwardedFor(rawHeaders: readonly string[]): string[] {
   const values: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'x-forwarded-for') values.push(rawHeaders[i + 1]!);
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    // Lower-cased only when the length matches: no new string per header on every request.
+    if (name.length === X_FORWARDED_FOR.length && name.toLowerCase() === X_FORWARDED_FOR) values.push(rawHeaders[i + 1]!);
+  }
   return values;
 }
+const X_FORWARDED_FOR = 'x-forwarded-for';
 
 function newContext(req: ClientRequest, clientAddress: string | undefined): RequestContext {
   const ua = req.headers['user-agent'];
@@ -373,10 +379,14 @@ function unparsableContext(err: NodeJS.ErrnoException & { rawPacket?: unknown },
   return context(line?.[1] ?? '', line?.[2] ?? '', clientAddress, undefined);
 }
 
-const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']); // at most 8 characters (healthPath relies on it)
 
 function healthPath(url: string | undefined): string | undefined {
-  const path = (url ?? '/').split('?')[0] ?? '/';
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  // No health path is longer than 8 characters: the path of an API request is not copied out.
+  if ((q < 0 ? url.length : q) > 8) return undefined;
+  const path = q < 0 ? url : url.slice(0, q);
   return HEALTH_PATHS.has(path) ? path : undefined;
 }
 
