@@ -21,9 +21,9 @@
  *   BENCH_WORKERS (1)                          worker processes of the main kubegate
  *   BENCH_KUBEGATE_ARGS                        extra `kubegate serve` flags for every kubegate started,
  *                                              e.g. "--upstream-protocol http2" (split on spaces)
- *   BENCH_KUBEGATE_ALT_ARGS                    scenario 1: a second kubegate with these flags instead of
+ *   BENCH_KUBEGATE_ALT_ARGS                    scenarios 1, 5: a second kubegate with these flags instead of
  *                                              BENCH_KUBEGATE_ARGS, as targets "kubegate-alt", in the same run
- *   BENCH_KUBEGATE_ALT_DIST                    scenario 1: a directory holding another compiled build (its
+ *   BENCH_KUBEGATE_ALT_DIST                    scenarios 1, 5: a directory holding another compiled build (its
  *                                              dist/cli/main.js, e.g. an older commit's) run as "kubegate-alt",
  *                                              so two builds compare in the same run (flags: BENCH_KUBEGATE_ALT_ARGS
  *                                              if set, else BENCH_KUBEGATE_ARGS)
