@@ -13,16 +13,17 @@
  *   BENCH_CONNECTIONS (32)                     client connections for throughput runs
  *   BENCH_WATCHES (2000)                       scenario 4: watches, one HTTP/1.1 connection each
  *   BENCH_H2_WATCHES (10000), BENCH_H2_SESSIONS (100)   scenario 9: watches over HTTP/2 client sessions
- *   BENCH_LIST_MB (200)                        scenario 5: size of the list
+ *   BENCH_LIST_MB (200), BENCH_LIST_ROUNDS (2)  scenario 5: size of the list; alternating rounds (also runs
+ *                                              BENCH_KUBEGATE_ALT_ARGS / _ALT_DIST as "kubegate-alt")
  *   BENCH_FLOOR ("https,undici,h2")            floor proxies beside kubegate (also http-proxy; "none")
  *   BENCH_TARGETS                              scenario 1: only targets whose name starts with one of these
  *                                              (comma-separated, e.g. "kubegate,floor https")
  *   BENCH_WORKERS (1)                          worker processes of the main kubegate
  *   BENCH_KUBEGATE_ARGS                        extra `kubegate serve` flags for every kubegate started,
  *                                              e.g. "--upstream-protocol http2" (split on spaces)
- *   BENCH_KUBEGATE_ALT_ARGS                    scenario 1: a second kubegate with these flags instead of
+ *   BENCH_KUBEGATE_ALT_ARGS                    scenarios 1, 5: a second kubegate with these flags instead of
  *                                              BENCH_KUBEGATE_ARGS, as targets "kubegate-alt", in the same run
- *   BENCH_KUBEGATE_ALT_DIST                    scenario 1: a directory holding another compiled build (its
+ *   BENCH_KUBEGATE_ALT_DIST                    scenarios 1, 5: a directory holding another compiled build (its
  *                                              dist/cli/main.js, e.g. an older commit's) run as "kubegate-alt",
  *                                              so two builds compare in the same run (flags: BENCH_KUBEGATE_ALT_ARGS
  *                                              if set, else BENCH_KUBEGATE_ARGS)
@@ -52,6 +53,7 @@ const WATCHES = Number(process.env.BENCH_WATCHES ?? 2000);
 const H2_WATCHES = Number(process.env.BENCH_H2_WATCHES ?? 10000);
 const H2_SESSIONS = Number(process.env.BENCH_H2_SESSIONS ?? 100);
 const LIST_MB = Number(process.env.BENCH_LIST_MB ?? 200);
+const LIST_ROUNDS = Number(process.env.BENCH_LIST_ROUNDS ?? 2);
 const MAIN_WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const FLOORS = (process.env.BENCH_FLOOR ?? 'https,undici,h2').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
 const EXTRA_ARGS = (process.env.BENCH_KUBEGATE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -233,16 +235,50 @@ await scenario('5', async () => {
   console.log(`\n5. ${LIST_MB} MB list  [${elapsed()}]`);
   const big = `/api/v1/big?bytes=${LIST_MB * 1024 * 1024}`;
   const names = ['direct h1', 'kubegate h1', ...(kubegate.h2 ? ['direct h2', 'kubegate h2'] : [])];
+  // The bare Node.js proxies beside kubegate: what relaying the list through Node itself costs.
+  const floors: Record<string, { url: string; pid: number }> = {};
+  for (const mode of FLOORS.filter((m) => m === 'https' || m === 'h2')) {
+    floors[mode] = await startFloor(mode);
+    names.push(`floor ${mode} h1`);
+    if (mode === 'h2') names.push('floor h2 h2');
+  }
+  // BENCH_KUBEGATE_ALT_ARGS / BENCH_KUBEGATE_ALT_DIST: a second kubegate in the same run (e.g. the build before a change).
+  const altBuild: Build | undefined = ALT_DIST ? { dist: true, label: `compiled ${ALT_DIST}`, command: [join(ALT_DIST, 'dist/cli/main.js')] } : undefined;
+  const alt = ALT_ARGS || altBuild ? await startKubegate({ workers: MAIN_WORKERS, args: ALT_ARGS ?? EXTRA_ARGS, ...(altBuild && { build: altBuild }) }) : undefined;
+  if (alt) {
+    cleanups.push(() => void alt.stop());
+    names.push('kubegate-alt h1', ...(alt.h2 ? ['kubegate-alt h2'] : []));
+    console.log(`  (kubegate-alt: ${altBuild?.label ?? 'this build'}, flags ${(ALT_ARGS ?? EXTRA_ARGS).join(' ') || 'none extra'})`);
+  }
   const s5 = await alternate(names, (name) => {
+    if (name.startsWith('kubegate-alt')) return bigList(alt!.url + big, name.endsWith('h2'), token, alt!.pid);
     const kg = name.startsWith('kubegate');
-    return bigList((kg ? kubegate.url : direct) + big, name.endsWith('h2'), kg ? token : undefined, kg ? kubegate.pid : undefined);
-  }, 2);
+    const floor = name.startsWith('floor') ? floors[name.split(' ')[1]!] : undefined;
+    const url = kg ? kubegate.url : floor ? floor.url : direct;
+    return bigList(url + big, name.endsWith('h2'), kg ? token : undefined, kg ? kubegate.pid : floor?.pid);
+  }, LIST_ROUNDS);
   for (const p of ['h1', 'h2']) {
     if (!s5[`kubegate ${p}`]) continue;
     record({ scenario: '5', metric: `throughput direct, ${p} client`, value: s5[`direct ${p}`]!.mbps, unit: 'MB/s' });
     record({ scenario: '5', metric: `throughput kubegate, ${p} client`, value: s5[`kubegate ${p}`]!.mbps, unit: 'MB/s' });
     target('5', `throughput kubegate / direct, ${p} client`, s5[`kubegate ${p}`]!.mbps / s5[`direct ${p}`]!.mbps, '×', true, 0.8);
     target('5', `kubegate RSS growth during the list, ${p} client`, s5[`kubegate ${p}`]!.rssGrowthMB, 'MB', false, 50);
+  }
+  for (const name of names) {
+    const r = s5[name]!;
+    record({ scenario: '5', metric: `CPU ms per MB ${name}: proxy ${fmt(r.proxyCpuMsPerMB)}, upstream ${fmt(r.upstreamCpuMsPerMB)}, client`, value: r.clientCpuMsPerMB, unit: 'ms' });
+  }
+  for (const p of alt ? ['h1', 'h2'] : []) {
+    if (!s5[`kubegate-alt ${p}`]) continue;
+    record({ scenario: '5', metric: `throughput kubegate-alt, ${p} client`, value: s5[`kubegate-alt ${p}`]!.mbps, unit: 'MB/s' });
+    record({ scenario: '5', metric: `throughput kubegate-alt / direct, ${p} client`, value: s5[`kubegate-alt ${p}`]!.mbps / s5[`direct ${p}`]!.mbps, unit: '×' });
+    record({ scenario: '5', metric: `kubegate-alt RSS growth during the list, ${p} client`, value: s5[`kubegate-alt ${p}`]!.rssGrowthMB, unit: 'MB' });
+  }
+  for (const name of names.filter((n) => n.startsWith('floor'))) {
+    const p = name.endsWith('h2') ? 'h2' : 'h1';
+    record({ scenario: '5', metric: `throughput ${name} client`, value: s5[name]!.mbps, unit: 'MB/s' });
+    record({ scenario: '5', metric: `${name} client / direct`, value: s5[name]!.mbps / s5[`direct ${p}`]!.mbps, unit: '×' });
+    if (s5[`kubegate ${p}`]) record({ scenario: '5', metric: `kubegate / ${name} client`, value: s5[`kubegate ${p}`]!.mbps / s5[name]!.mbps, unit: '×' });
   }
   if (!kubegate.h2) note('scenario 5: kubegate does not negotiate h2, the HTTP/2-client list is skipped');
 });
@@ -626,7 +662,13 @@ async function h2Watches(base: string, tok: string, count: number, sessions: num
   }
 }
 
-async function bigList(url: string, h2: boolean, tok: string | undefined, pid?: number): Promise<{ mbps: number; rssGrowthMB: number }> {
+/**
+ * One list read whole; throughput, the proxy's RSS growth, and CPU milliseconds per MB of the proxy, the
+ * upstream and the client (this process): on a loaded machine the ratio of throughputs follows the CPU each
+ * path costs, so these say where the time goes whatever the load.
+ */
+async function bigList(url: string, h2: boolean, tok: string | undefined, pid?: number): Promise<{ mbps: number; rssGrowthMB: number; proxyCpuMsPerMB: number; upstreamCpuMsPerMB: number; clientCpuMsPerMB: number }> {
+  const cpu0 = { proxy: pid ? cpuSeconds(pid) : 0, upstream: cpuSeconds(upstream.pid!), client: process.cpuUsage() };
   const before = pid ? rssMB(pid) : 0;
   let peak = before;
   const sampler = pid ? setInterval(() => (peak = Math.max(peak, rssMB(pid))), 50) : undefined;
@@ -662,7 +704,15 @@ async function bigList(url: string, h2: boolean, tok: string | undefined, pid?: 
   );
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
-  return { mbps: bytes / 1024 / 1024 / seconds, rssGrowthMB: peak - before };
+  const mb = bytes / 1024 / 1024;
+  const client = process.cpuUsage(cpu0.client);
+  return {
+    mbps: mb / seconds,
+    rssGrowthMB: peak - before,
+    proxyCpuMsPerMB: pid ? ((cpuSeconds(pid) - cpu0.proxy) * 1000) / mb : 0,
+    upstreamCpuMsPerMB: ((cpuSeconds(upstream.pid!) - cpu0.upstream) * 1000) / mb,
+    clientCpuMsPerMB: (client.user + client.system) / 1000 / mb,
+  };
 }
 
 interface Build { dist: boolean; label: string; command: string[] }
