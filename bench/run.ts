@@ -28,8 +28,8 @@
  *                                              if set, else BENCH_KUBEGATE_ARGS)
  *   BENCH_KUBEGATE (dist)                      dist: build and run dist/cli/main.js; tsx: run src/ through tsx
  *   BENCH_CPU_PROF                             a directory: run kubegate with --cpu-prof there
- *   BENCH_NODE_ARGS                            extra node flags for every kubegate started, e.g. "--trace-gc"
- *                                              (kubegate's stdout then goes to the bench's)
+ *   BENCH_NODE_ARGS                            extra node flags for every kubegate and floor proxy started, e.g.
+ *                                              "--trace-gc" (their stdout then goes to the bench's)
  *   BENCH_WRITE                                1: also write docs/benchmarks.json and the results table in
  *                                              docs/benchmarks.md (only from a quiet machine)
  * The results always go to a JSON and a Markdown file in the OS temp directory (printed at the end).
@@ -766,7 +766,7 @@ async function startKubegate(o: { workers: number; build?: Build; quiet?: boolea
   }
   const url = `https://127.0.0.1:${port}`;
   const h2 = await negotiatesH2(url);
-  if (!o.quiet) console.log(`  (kubegate on :${port}, ${o.workers} worker${o.workers > 1 ? 's' : ''}, ready in ${readyMs.toFixed(0)} ms, h2 ${h2 ? 'offered' : 'not offered'})`);
+  if (!o.quiet) console.log(`  (kubegate on :${port}, ${o.workers} worker${o.workers > 1 ? 's' : ''}, ready in ${readyMs.toFixed(0)} ms, h2 ${h2 ? 'offered' : 'not offered'}${process.env.BENCH_NODE_ARGS ? `, pid ${child.pid}` : ''})`);
   return {
     url, pid: child.pid!, readyMs, h2,
     stop: async () => {
@@ -820,8 +820,13 @@ function readyLine(child: ChildProcess, what: string): Promise<number> {
 
 /** A bare Node.js proxy (bench/floor-proxy.ts) in the given mode: what Node itself costs. */
 async function startFloor(mode: string): Promise<{ url: string; pid: number }> {
-  const child = spawn(process.execPath, [...tsxArgs, join(ROOT, 'bench/floor-proxy.ts'), serving.certFile, serving.keyFile, pki.caFile, direct, mode], { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...tsxArgs, join(ROOT, 'bench/floor-proxy.ts'), serving.certFile, serving.keyFile, pki.caFile, direct, mode], { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(() => child.kill());
+  if (nodeArgs.length) {
+    console.log(`  (floor proxy ${mode}: pid ${child.pid}, node ${nodeArgs.join(' ')})`);
+    child.stdout!.pipe(process.stdout);
+  }
   const port = await within(readyLine(child, `floor proxy ${mode}`), 30_000, `floor proxy ${mode} start-up`);
   return { url: `https://127.0.0.1:${port}`, pid: child.pid! };
 }
