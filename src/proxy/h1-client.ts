@@ -30,6 +30,10 @@ export function createH1Client(upstream: Pick<Upstream, 'target' | 'agent'>): Up
       const headers = r.body !== null && r.headers['content-length'] === undefined ? { ...r.headers, 'transfer-encoding': 'chunked' } : r.headers;
       const req: ClientRequest = https.request({ host, port, method: r.method, path: r.path, headers, agent: upstream.agent() });
       (req as ClientRequest & { strictContentLength: boolean }).strictContentLength = true;
+      // node:https's agent leaves Nagle on for the connections it makes (the server side turns it off).
+      // A request body that reaches kubegate in pieces then waits for the API server's delayed ACK before
+      // its last piece (a chunked body's terminator) goes out: ~40 ms each (bench/micro-upstream-nodelay.ts).
+      req.setNoDelay(true);
       let response: IncomingMessage | undefined;
       let timedOut = false;
       const abort = () => {
