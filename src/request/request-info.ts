@@ -132,8 +132,7 @@ export function parseRequestInfo(method: string, url: string): RequestInfo {
   return info;
 }
 
-/** Go's splitPath: trim leading/trailing slashes, then split on '/'. */
-/** The path's segments, leading and trailing slashes trimmed (no regular expression: this runs on every request). */
+/** Go's splitPath: the path's segments, leading and trailing slashes trimmed (no regular expression: this runs on every request). */
 function splitPath(path: string): string[] {
   let start = 0;
   let end = path.length;
