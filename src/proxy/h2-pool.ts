@@ -76,6 +76,8 @@ export interface H2PoolOptions {
   /** TLS handshake plus the server's first SETTINGS within this, or UPSTREAM_UNREACHABLE (default 10 s). */
   connectTimeoutMs?: number;
   metrics?: H2PoolMetrics;
+  /** A new connection found that the API server does not offer h2 (ALPN): `upstream.protocol=auto` asks again. */
+  onNoHttp2?: () => void;
 }
 
 export interface H2PoolStats {
@@ -489,7 +491,10 @@ class Pool implements H2Pool {
       const reason = describeFetchError(err, { url: origin, trust: "the API server's CA", caFlag: "the kubeconfig's certificate-authority (or the service account's ca.crt)" });
       finish(new KubegateError(code, `cannot connect to the API server over HTTP/2: ${reason}`, { cause: err }));
     };
-    const noH2 = (got: string) => new KubegateError('UPSTREAM_FAILED', `the API server at ${origin.origin} does not offer HTTP/2 (${got}); use HTTP/1.1 to reach it (--upstream-protocol http1)`);
+    const noH2 = (got: string) => {
+      this.opts.onNoHttp2?.();
+      return new KubegateError('UPSTREAM_FAILED', `the API server at ${origin.origin} does not offer HTTP/2 (${got}); use HTTP/1.1 to reach it (--upstream-protocol http1)`);
+    };
     socket.once('error', onSocketError);
     socket.once('secureConnect', () => {
       if (socket.alpnProtocol !== 'h2') {

@@ -5,7 +5,10 @@
  *
  * `auto` asks once, with a TLS handshake offering `h2` and `http/1.1` (verified like every connection);
  * requests arriving meanwhile wait for the answer. If the API server cannot be reached, requests go over
- * HTTP/1.1 (and fail there as they would) and the question is asked again after {@link RETRY_MS}.
+ * HTTP/1.1 (and fail there as they would) and the question is asked again after {@link RETRY_MS}. If an
+ * API server that offered h2 stops offering it (a new HTTP/2 connection's ALPN says so: a load balancer or
+ * the API server changed), the requests waiting for that connection fail as before and the next request
+ * asks again.
  */
 import tls from 'node:tls';
 import type { Logger } from 'winston';
@@ -20,8 +23,8 @@ const RETRY_MS = 10_000;
 
 export interface SelectDeps {
   upstream: Pick<Upstream, 'target' | 'agent' | 'tlsOptions'>;
-  /** The HTTP/2 client, built on first use. */
-  http2: () => UpstreamClient;
+  /** The HTTP/2 client, built on first use; it calls `onNoHttp2` when a new connection finds no h2. */
+  http2: (onNoHttp2: () => void) => UpstreamClient;
   log?: Pick<Logger, 'info' | 'warn'>;
   /** Test hook: the ALPN question (default: a TLS handshake with the API server). */
   askAlpn?: () => Promise<string | false>;
@@ -33,12 +36,18 @@ export function selectUpstreamClient(protocol: UpstreamProtocol, deps: SelectDep
   const h1 = createH1Client(deps.upstream);
   if (protocol === 'http1') return h1;
   let h2: UpstreamClient | undefined;
-  const http2 = () => (h2 ??= deps.http2());
-  if (protocol === 'http2') return http2();
-
   let chosen: UpstreamClient | undefined;
   let asking: Promise<UpstreamClient> | undefined;
   let retryAt = 0;
+  const askAgain = () => {
+    if (protocol !== 'auto' || chosen === undefined || chosen !== h2) return;
+    chosen = undefined;
+    asking = undefined;
+    deps.log?.warn('the API server no longer offers HTTP/2; asking again which protocol to speak', { setting: 'upstream.protocol=auto' });
+  };
+  const http2 = () => (h2 ??= deps.http2(askAgain));
+  if (protocol === 'http2') return http2();
+
   const ask = deps.askAlpn ?? (() => alpnOf(deps.upstream));
   const now = deps.now ?? Date.now;
   const decide = (): Promise<UpstreamClient> =>

@@ -121,7 +121,7 @@ export async function startKubegate(config: Readonly<Config>, opts: StartOptions
   // (handlers is built below, before any request can arrive: the forwarder only asks while serving.)
   const upstreamClient = selectUpstreamClient(config.upstream.protocol, {
     upstream,
-    http2: () => createH2Pool({ origin: upstream.target, tls: upstream.tlsOptions, onTlsChange: upstream.onTlsChange, log }),
+    http2: (onNoHttp2) => createH2Pool({ origin: upstream.target, tls: upstream.tlsOptions, onTlsChange: upstream.onTlsChange, log, onNoHttp2 }),
     log,
   });
   const forwarder = createForwarder(upstream, upstreamClient, { metrics, draining: () => handlers.draining() });

@@ -394,10 +394,12 @@ t.test('an API server that does not offer HTTP/2 is refused with UPSTREAM_FAILED
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => (server.closeAllConnections(), server.close()));
-  const pool = makePool(t, new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  let told = 0;
+  const pool = makePool(t, new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`), { onNoHttp2: () => void told++ });
   const err = await pool.request(get('/version')).then(() => undefined, (e: unknown) => e);
   t.equal(codeOf(err), 'UPSTREAM_FAILED');
   t.match((err as Error).message, /does not offer HTTP\/2/);
+  t.equal(told, 1, 'the pool says so (upstream.protocol=auto then asks again)');
 });
 
 t.test('connection refused: UPSTREAM_UNREACHABLE in plain words', async (t) => {

@@ -92,6 +92,38 @@ t.test('auto: while the API server cannot be reached, requests use HTTP/1.1 and 
   t.equal(h2.calls, 1, 'and the answer (h2) is used from then on');
 });
 
+t.test('auto: an API server that stops offering h2 is asked again; the requests after go over HTTP/1.1', async (t) => {
+  const upstream = await serve(t, 'h1');
+  let asked = 0;
+  const answers = ['h2', 'http/1.1'];
+  // Stands in for the HTTP/2 pool finding, on a new connection, that ALPN no longer gives h2.
+  let noHttp2Seen = false;
+  const h2: UpstreamClient = {
+    request: () => {
+      if (noHttp2Seen) onNoHttp2();
+      return Promise.reject(Object.assign(new Error('does not offer HTTP/2'), { code: 'UPSTREAM_FAILED' }));
+    },
+    close() {},
+    destroy() {},
+  };
+  let onNoHttp2: () => void = () => {};
+  const client = selectUpstreamClient('auto', {
+    upstream,
+    http2: (cb) => ((onNoHttp2 = cb), h2),
+    askAlpn: () => Promise.resolve(answers[asked++]!),
+  });
+  await t.rejects(client.request(request()), { code: 'UPSTREAM_FAILED' });
+  await t.rejects(client.request(request()), { code: 'UPSTREAM_FAILED' }, 'an HTTP/2 failure of another kind changes nothing');
+  t.equal(asked, 1, 'asked once so far');
+  noHttp2Seen = true;
+  await t.rejects(client.request(request()), { code: 'UPSTREAM_FAILED' }, 'the request that found no h2 fails as before');
+  const answer = await client.request(request());
+  t.equal(asked, 2, 'the next request asked again');
+  t.equal(answer.httpVersion, '1.1', 'and went over HTTP/1.1');
+  t.equal(answer.status, 200);
+  answer.body.resume();
+});
+
 t.test('http1 and http2 are taken as set', async (t) => {
   const upstream = await serve(t, 'h2+h1');
   const h2 = countingClient();
