@@ -18,7 +18,6 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { AuditHooks } from '../request/exchange.js';
 import { contextAttributes, stageEvent, policyAttributes, type AuditRecord } from './event.js';
 import type { AuditDecision } from '../request/audit-types.js';
-import type { RequestContext } from '../request/context.js';
 import { decide, DEFAULT_POLICY, loadPolicyFile, type Policy } from './policy.js';
 import { createLogBackend, fanOut, type AuditBackend, type AuditOutput, type BackendEvents } from './sink.js';
 import { createWebhookBackend, loadWebhookTarget } from './webhook.js';
@@ -61,16 +60,16 @@ export function createAuditTrail(o: TrailOptions): AuditTrail {
     o.metrics?.auditRecords.inc({ result: 'written' });
   };
   const write = (record: AuditRecord, decision?: AuditDecision) => emit(record, decision ?? decide(o.policy, policyAttributes(record)));
-  // A request's stage records are judged by the attributes read from its context (the same ones the
-  // record would carry), so a stage the policy omits (RequestReceived by default) is never built.
-  const judge = (ctx: RequestContext) => decide(o.policy, contextAttributes(ctx));
   return {
     write,
     hooks: {
       maxBodyBytes: o.maxBodyBytes,
-      decide: judge,
+      // A request is judged once, by the attributes read from its context (the same ones its records carry);
+      // its stage records come with that decision, so a stage the policy omits (RequestReceived by default)
+      // is never built.
+      decide: (ctx) => decide(o.policy, contextAttributes(ctx)),
       stage: (ctx, stage, detail) => {
-        const d = judge(ctx);
+        const d = detail.decision;
         if (d.level === 'None' || d.omitStages.includes(stage)) return;
         emit(stageEvent(ctx, stage, detail), d);
       },
